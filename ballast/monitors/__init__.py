@@ -1,0 +1,1 @@
+"""Protocol events and the clause monitors that turn them into verdicts."""

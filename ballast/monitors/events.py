@@ -1,0 +1,88 @@
+"""Protocol events: what one side of a virtio link observed of the other.
+
+Every event records its *observer*: the device side reports what the driver did (status
+writes, buffers made available, config writes) and the driver side reports what the device
+did (used buffers, config contents, interrupts).  The backdoor (guest memory, registers)
+reports as observer ``backdoor``.  A monitor that judges a driver clause therefore reads
+``observer == "device"`` and ``"backdoor"`` events only, never the driver's own account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Observer = Literal["device", "driver", "backdoor", "host"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One observation. ``kind`` is one of the constants in :class:`Kind`."""
+
+    seq: int
+    observer: Observer
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+
+class Kind:
+    """The closed set of event kinds (the ``data`` keys each carries are listed)."""
+
+    # observed by the device side (what the driver did)
+    STATUS_WRITTEN = "status_written"  # value, previous
+    DEVICE_RESET = "device_reset"  # cause: "driver" | "host"
+    FEATURES_READ = "features_read"  # select, value
+    DRIVER_FEATURES_WRITTEN = "driver_features_written"  # select, value
+    FEATURES_OK_DECIDED = "features_ok_decided"  # features, accepted
+    QUEUE_CONFIGURED = "queue_configured"  # index, size, desc, avail, used
+    QUEUE_ENABLED = "queue_enabled"  # index, enabled
+    QUEUE_RESET = "queue_reset"  # index
+    QUEUE_NOTIFIED = "queue_notified"  # index
+    CONFIG_READ = "config_read"  # offset, size, value
+    CONFIG_WRITTEN = "config_written"  # offset, size, value, status
+    AVAIL_BUFFER = "avail_buffer"  # queue, head, out: [(addr, len)], in: [(addr, len)]
+    # observed by the driver side (what the device did)
+    USED_BUFFER = "used_buffer"  # queue, head, len
+    INTERRUPT = "interrupt"  # reason: "vring" | "config"
+    DEVICE_STATUS_READ = "device_status_read"  # value
+    DEVICE_FEATURES_SEEN = "device_features_seen"  # value
+    CONFIG_SEEN = "config_seen"  # field, value, generation
+    # backdoor
+    PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
+    # host-side actions (the test harness driving the device's host interface)
+    HOST_ACTION = "host_action"  # action, args
+
+
+class EventLog:
+    """An append-only, ordered record of events shared by both sides of one link."""
+
+    def __init__(self) -> None:
+        self._events: list[Event] = []
+        self._subscribers: list[Callable[[Event], None]] = []
+
+    def emit(self, observer: Observer, kind: str, **data: Any) -> Event:
+        event = Event(len(self._events), observer, kind, data)
+        self._events.append(event)
+        for subscriber in self._subscribers:
+            subscriber(event)
+        return event
+
+    def subscribe(self, callback: Callable[[Event], None]) -> None:
+        self._subscribers.append(callback)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._events)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def of(self, kind: str, observer: Observer | None = None) -> list[Event]:
+        return [
+            e
+            for e in self._events
+            if e.kind == kind and (observer is None or e.observer == observer)
+        ]
