@@ -1,0 +1,13 @@
+"""Errors in what the user gave ballast (as opposed to findings about an implementation).
+
+A ``UsageError`` is printed as one line and ends the command with exit code 2: bad input to
+ballast must never turn into a verdict or a traceback.
+"""
+
+from __future__ import annotations
+
+USAGE_EXIT = 2
+
+
+class UsageError(Exception):
+    """Bad input to ballast itself: the message says what is wrong and how to fix it."""

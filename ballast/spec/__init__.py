@@ -1,0 +1,1 @@
+"""The clause catalogue: extraction from the spec sources, model, checks, CLI."""
