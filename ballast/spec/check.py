@@ -17,7 +17,7 @@ from ballast.spec.catalogue import (
     load_catalogue_uncached,
 )
 from ballast.spec.sources import Sources
-from ballast.spec.yamlio import load
+from ballast.spec.yamlio import load, parse
 
 
 def check(sources: Sources, refs: Path) -> list[str]:
@@ -70,7 +70,7 @@ def _committed_records_problems(refs: Path, revision: str) -> list[str]:
         return [f"{refs / revision}: no catalogue files; run `ballast spec extract`"]
     for path in files:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = parse(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             problems.append(f"{path}: malformed YAML: {str(exc).splitlines()[0]}")
             continue
@@ -110,8 +110,8 @@ def _drift(sources: Sources, refs: Path) -> list[str]:
 
 
 def _record_drift(path: Path, content: str) -> list[str]:
-    committed = {r["id"]: r for r in yaml.safe_load(path.read_text(encoding="utf-8"))}
-    fresh = {r["id"]: r for r in yaml.safe_load(content)}
+    committed = {r["id"]: r for r in parse(path.read_text(encoding="utf-8"))}
+    fresh = {r["id"]: r for r in parse(content)}
     lines = []
     for clause_id, record in fresh.items():
         old: dict[str, Any] | None = committed.get(clause_id)

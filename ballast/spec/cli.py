@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ballast.paths import spec_refs_dir
 from ballast.spec.build import render, write
-from ballast.spec.catalogue import Clause, load_catalogue
+from ballast.spec.catalogue import Clause
+from ballast.spec.catalogue import load_catalogue_uncached as load_catalogue
 from ballast.spec.check import check
 from ballast.spec.extract import keywords_outside_blocks
 from ballast.spec.sources import load_sources
@@ -121,9 +122,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if c.interpretation:
         print(f"  interpretation: {json.dumps(c.interpretation)}")
     print(f"  profiles:    {', '.join(c.profiles) or 'none'}")
-    print(
-        f"  fingerprint: {c.fingerprint}{'  (SUSPECT: text changed since review)' if c.suspect else ''}"
-    )
+    suspect = "  (SUSPECT: text changed since review)" if c.suspect else ""
+    print(f"  fingerprint: {c.fingerprint}{suspect}")
     return 0
 
 

@@ -10,8 +10,11 @@ import yaml
 
 from ballast.errors import UsageError
 
+_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _Dumper(yaml.SafeDumper):
+
+class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
     """Block style, long lines kept whole, no aliases: diffs of the catalogue stay readable."""
 
     def ignore_aliases(self, data: Any) -> bool:
@@ -36,6 +39,11 @@ def write(path: Path, data: Any, header: str = "") -> None:
     path.write_text(header + dump(data), encoding="utf-8")
 
 
+def parse(text: str) -> Any:
+    """Parse YAML text with the fast safe loader (libyaml when present)."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def load(path: Path, what: str) -> Any:
     """Load a YAML file; any problem becomes a UsageError naming the file and the fix."""
     try:
@@ -45,7 +53,7 @@ def load(path: Path, what: str) -> Any:
     except OSError as exc:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from exc
     try:
-        return yaml.safe_load(text)
+        return parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
