@@ -41,11 +41,27 @@ class Kind:
     QUEUE_CONFIGURED = "queue_configured"  # index, size, desc, avail, used
     QUEUE_ENABLED = "queue_enabled"  # index, enabled
     QUEUE_RESET = "queue_reset"  # index
-    QUEUE_NOTIFIED = "queue_notified"  # index
+    QUEUE_NOTIFIED = "queue_notified"  # index, value (the notification value written)
+    QUEUE_FIELD_WRITTEN = "queue_field_written"  # index, field, value, enabled
+    REGISTER_MISUSE = "register_misuse"  # block, register, offset, width, problem
     CONFIG_READ = "config_read"  # offset, size, value
     CONFIG_WRITTEN = "config_written"  # offset, size, value, status
-    AVAIL_BUFFER = "avail_buffer"  # queue, head, out: [(addr, len)], in: [(addr, len)]
-    # observed by the driver side (what the device did)
+    AVAIL_BUFFER = "avail_buffer"  # queue, role, head, out: [(addr, len)], in_: [(addr, len)]
+    RING_ERROR = "ring_error"  # queue, rule, detail: the driver broke a split-ring rule
+    DRIVER_OK_SEEN = "driver_ok_seen"  # negotiated, legacy
+    BUFFER_USED = "buffer_used"  # queue, role, head, written (the device's own acknowledgement)
+    BALLOON_INFLATE = "balloon_inflate"  # head, pfns, length
+    BALLOON_DEFLATE = "balloon_deflate"  # head, pfns, length
+    STATS_BUFFER = "stats_buffer"  # head, length, entries, held_before, number
+    HINT_COMMAND = "hint_command"  # head, length, cmd_id, current
+    HINT_PAGES = "hint_pages"  # head, pfns, cmd_id, current, matches
+    REPORT_BUFFER = "report_buffer"  # head, ranges
+    # observed by the driver side (what the device did, and what the driver settled on)
+    DRIVER_NEGOTIATED = "driver_negotiated"  # features, legacy: accepted by the device
+    STATS_SUBMITTED = "stats_submitted"  # entries: what the driver put in the new buffer
+    ACTUAL_WRITTEN = "actual_written"  # value: what the driver wrote to actual
+    HINT_SUBMITTED = "hint_submitted"  # cmd_id, pfns: pages the driver is about to hint
+    REPORT_SUBMITTED = "report_submitted"  # ranges: what the driver is about to report
     USED_BUFFER = "used_buffer"  # queue, head, len
     INTERRUPT = "interrupt"  # reason: "vring" | "config"
     DEVICE_STATUS_READ = "device_status_read"  # value

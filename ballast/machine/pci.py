@@ -1,0 +1,519 @@
+"""PCI as a driver on a PC sees it: configuration mechanism #1, BARs and INTx, plus the
+virtio-pci function (transport-pci.tex) in modern, legacy or transitional form.
+
+Nothing is pre-assigned: the driver sizes and places BARs and enables decoding through
+the command register, exactly as it must on QEMU without firmware.  The modern layout
+mirrors QEMU's (one 16 KiB 64-bit BAR4: common cfg, ISR, device cfg, notify at 4 KiB
+steps, notify_off_multiplier 4) but is only reachable through the capability list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ballast.machine.regs import (
+    WIDTH_MASKS,
+    AddressMap,
+    Register,
+    RegisterBank,
+    RegisterBlock,
+    attribute,
+    constant,
+    queue_address,
+)
+from ballast.virtio.device import InterruptLine, VirtioDeviceModel
+from ballast.virtio.layout import (
+    BAR_IO,
+    BAR_MEM_64,
+    BAR_PREFETCH,
+    CMD_BUS_MASTER,
+    CMD_INTX_DISABLE,
+    CMD_IO,
+    CMD_MEMORY,
+    LEGACY_PCI_QUEUE_ALIGN,
+    MODERN_PCI_DEVICE_BASE,
+    NO_VECTOR,
+    NUM_BARS,
+    PCI_CAP_ID_VNDR,
+    STATUS_CAP_LIST,
+    STATUS_INTERRUPT,
+    TRANSITIONAL_PCI_DEVICE_IDS,
+    VIRTIO_PCI_VENDOR,
+    Cap,
+    CapType,
+    Common,
+    Legacy,
+    PciCfg,
+)
+
+CONFIG_ADDRESS_PORT = 0xCF8
+CONFIG_SPACE_SIZE = 256
+BarKind = Literal["io", "mem32", "mem64"]
+_LIMITS = {"io": 1 << 16, "mem32": 1 << 32, "mem64": 1 << 64}
+
+MODERN_BAR = 4
+LEGACY_BAR = 0
+MODERN_BAR_SIZE = 0x4000
+_REGION = 0x1000  # each modern structure gets one 4 KiB region of BAR4 (as in QEMU)
+_COMMON, _ISR, _DEVICE, _NOTIFY = 0, 1, 2, 3  # region numbers
+NOTIFY_MULTIPLIER = 4
+QEMU_SUBSYSTEM_ID = 0x1100  # QEMU's modern subsystem ID; the spec asks for >= 0x40
+
+
+@dataclass(eq=False, slots=True)
+class Bar:
+    """An implemented Base Address Register; ``block`` answers accesses to its window."""
+
+    kind: BarKind
+    size: int
+    block: RegisterBlock
+    prefetchable: bool = False
+
+    @property
+    def flags(self) -> int:
+        if self.kind == "io":
+            return BAR_IO
+        return (BAR_MEM_64 if self.kind == "mem64" else 0) | (
+            BAR_PREFETCH if self.prefetchable else 0
+        )
+
+
+class PciDevice:
+    """Type-0 configuration space of one PCI function.
+
+    Writes go through a per-byte write mask; BAR registers keep their size alignment and
+    type bits, so writing all-ones and reading back yields the size mask."""
+
+    def __init__(
+        self,
+        vendor_id: int,
+        device_id: int,
+        *,
+        class_code: int,
+        revision: int = 0,
+        subsystem_vendor_id: int = 0,
+        subsystem_id: int = 0,
+    ) -> None:
+        self.config = bytearray(CONFIG_SPACE_SIZE)
+        self._wmask = bytearray(CONFIG_SPACE_SIZE)
+        self.bars: list[Bar | None] = [None] * NUM_BARS
+        self._cap_link = int(PciCfg.CAPABILITIES)
+        self._cap_end = 0x40
+        self._put(PciCfg.VENDOR_ID, 2, vendor_id)
+        self._put(PciCfg.DEVICE_ID, 2, device_id)
+        self._put(PciCfg.REVISION, 1, revision)
+        self._put(PciCfg.CLASS_PROG, 3, class_code)
+        self._put(PciCfg.SUBSYSTEM_VENDOR_ID, 2, subsystem_vendor_id)
+        self._put(PciCfg.SUBSYSTEM_ID, 2, subsystem_id)
+        self._writable(
+            PciCfg.COMMAND,
+            (CMD_IO | CMD_MEMORY | CMD_BUS_MASTER | CMD_INTX_DISABLE).to_bytes(2, "little"),
+        )
+        self._writable(PciCfg.INTERRUPT_LINE, b"\xff")
+
+    def _put(self, offset: int, width: int, value: int) -> None:
+        self.config[offset : offset + width] = value.to_bytes(width, "little")
+
+    def _get(self, offset: int, width: int) -> int:
+        return int.from_bytes(self.config[offset : offset + width], "little")
+
+    def _writable(self, offset: int, mask: bytes) -> None:
+        self._wmask[offset : offset + len(mask)] = mask
+
+    @property
+    def command(self) -> int:
+        return self._get(PciCfg.COMMAND, 2)
+
+    def set_bar(self, index: int, bar: Bar) -> None:
+        """Implement BAR ``index`` (a 64-bit BAR also takes ``index + 1``)."""
+        if bar.size & (bar.size - 1) or bar.size < (4 if bar.kind == "io" else 16):
+            raise ValueError(f"BAR size {bar.size:#x} must be a power of 2 (>= 16 for memory)")
+        dwords = 2 if bar.kind == "mem64" else 1
+        self.bars[index] = bar
+        offset = PciCfg.BAR0 + 4 * index
+        self._writable(offset, b"\xff" * 4 * dwords)
+        self._put(offset, 4, bar.flags)
+
+    def add_capability(self, body: bytes, writable: bytes = b"") -> int:
+        """Append a capability (``body`` starts with its ID; the next pointer is filled
+        in here) and return its offset; ``writable`` is its write mask from the start."""
+        offset = self._cap_end
+        self.config[offset : offset + len(body)] = body
+        self._writable(offset, writable)
+        self.config[self._cap_link] = offset
+        self._cap_link = offset + 1
+        self._cap_end = (offset + len(body) + 3) & ~3
+        self.config[PciCfg.STATUS] |= STATUS_CAP_LIST
+        return offset
+
+    def bar_address(self, index: int) -> int | None:
+        """Where BAR ``index`` decodes, or None while it does not (decoding disabled in
+        the command register, address 0, or a window that would run off the top)."""
+        bar = self.bars[index]
+        if bar is None:
+            return None
+        offset = PciCfg.BAR0 + 4 * index
+        if bar.kind == "io":
+            base = self._get(offset, 4) & ~0x3
+            enabled = self.command & CMD_IO
+        else:
+            base = self._get(offset, 8 if bar.kind == "mem64" else 4) & ~0xF
+            enabled = self.command & CMD_MEMORY
+        if not enabled or base == 0 or base + bar.size >= _LIMITS[bar.kind]:
+            return None
+        return base
+
+    def config_read(self, offset: int, width: int) -> int:
+        return self._get(offset, width)
+
+    def config_write(self, offset: int, width: int, value: int) -> None:
+        config, wmask = self.config, self._wmask
+        for i, byte in enumerate(value.to_bytes(width, "little")):
+            mask = wmask[offset + i]
+            config[offset + i] = config[offset + i] & ~mask | byte & mask
+        if offset < PciCfg.BAR0 + 4 * NUM_BARS and offset + width > PciCfg.BAR0:
+            self._align_bars()
+
+    def _align_bars(self) -> None:
+        """Force each BAR back to a size-aligned address with its type bits."""
+        for index, bar in enumerate(self.bars):
+            if bar is None:
+                continue
+            offset = PciCfg.BAR0 + 4 * index
+            low_bits = 0x3 if bar.kind == "io" else 0xF
+            self._put(offset, 4, self._get(offset, 4) & ~(bar.size - 1) & ~low_bits | bar.flags)
+            if bar.kind == "mem64":
+                high = self._get(offset + 4, 4) & ~((bar.size - 1) >> 32)
+                self._put(offset + 4, 4, high)
+
+
+class PciHostBridge:
+    """Configuration mechanism #1 (ports 0xcf8 CONFIG_ADDRESS, 0xcfc-0xcff CONFIG_DATA)
+    for bus 0; keeps each function's BARs mapped where its config space says."""
+
+    def __init__(self, mmio: AddressMap, io: AddressMap) -> None:
+        self._mmio = mmio
+        self._io = io
+        self._address = 0
+        self._devices: dict[tuple[int, int], PciDevice] = {}
+        io.map(self, CONFIG_ADDRESS_PORT, 8, self)
+
+    def attach(self, slot: int, function: int, device: PciDevice) -> None:
+        if not (0 <= slot < 32 and 0 <= function < 8):
+            raise ValueError(f"no PCI slot {slot} function {function} on a bus")
+        if (slot, function) in self._devices:
+            raise ValueError(f"PCI slot {slot} function {function} is taken")
+        self._devices[slot, function] = device
+
+    def read(self, offset: int, width: int) -> int:
+        if offset < 4:
+            return self._address if offset == 0 and width == 4 else WIDTH_MASKS[width]
+        target = self._target(offset, width)
+        if target is None:
+            return WIDTH_MASKS[width]
+        device, register = target
+        return device.config_read(register, width)
+
+    def write(self, offset: int, width: int, value: int) -> None:
+        if offset < 4:
+            if offset == 0 and width == 4:  # byte accesses here are other PC registers
+                self._address = value
+            return
+        target = self._target(offset, width)
+        if target is None:
+            return
+        device, register = target
+        device.config_write(register, width, value)
+        self._remap(device)
+
+    def _target(self, offset: int, width: int) -> tuple[PciDevice, int] | None:
+        address = self._address
+        if not address & 0x80000000 or address >> 16 & 0xFF:  # disabled, or not bus 0
+            return None
+        device = self._devices.get((address >> 11 & 0x1F, address >> 8 & 0x7))
+        register = (address & 0xFC) + offset - 4
+        if device is None or register + width > CONFIG_SPACE_SIZE:
+            return None
+        return device, register
+
+    def _remap(self, device: PciDevice) -> None:
+        for index, bar in enumerate(device.bars):
+            if bar is None:
+                continue
+            space = self._io if bar.kind == "io" else self._mmio
+            base = device.bar_address(index)
+            if base is None:
+                space.unmap(bar)
+            else:
+                space.map(bar, base, bar.size, bar.block)
+
+
+def q35_host_bridge() -> PciDevice:
+    """00:00.0 as on QEMU's q35, so a bus scan meets a non-virtio function first."""
+    return PciDevice(0x8086, 0x29C0, class_code=0x060000)
+
+
+class VirtioPciDevice(PciDevice):
+    """A virtio-pci function for ``model``: modern (caps + BAR4), legacy (BAR0 I/O
+    header) or both (transitional), as the model's capabilities say.  No MSI-X: the
+    device interrupts through INTx and ISR status."""
+
+    def __init__(self, model: VirtioDeviceModel, line: InterruptLine, irq: int) -> None:
+        device_type = model.device_id
+        if model.legacy_capable and device_type not in TRANSITIONAL_PCI_DEVICE_IDS:
+            raise ValueError(f"device type {device_type} has no transitional PCI ID")
+        legacy = model.legacy_capable
+        super().__init__(
+            VIRTIO_PCI_VENDOR,
+            TRANSITIONAL_PCI_DEVICE_IDS[device_type]
+            if legacy
+            else MODERN_PCI_DEVICE_BASE + device_type,
+            class_code=0xFF0000,
+            revision=0 if legacy else 1,
+            subsystem_vendor_id=VIRTIO_PCI_VENDOR,
+            subsystem_id=device_type if legacy else QEMU_SUBSYSTEM_ID,
+        )
+        self.model = model
+        self.irq = irq
+        self._line = line
+        self._level = False
+        self._cfg_data: int | None = None
+        self._put(PciCfg.INTERRUPT_LINE, 1, irq)  # as firmware would have routed it
+        self._put(PciCfg.INTERRUPT_PIN, 1, 1)  # INTA#
+        if legacy:
+            size = 1 << (Legacy.CONFIG + model.backend.config_size() - 1).bit_length()
+            self.set_bar(LEGACY_BAR, Bar("io", size, _LegacyHeader(model)))
+        if model.modern_capable:
+            self.set_bar(
+                MODERN_BAR, Bar("mem64", MODERN_BAR_SIZE, _ModernBar(model), prefetchable=True)
+            )
+            self._add_virtio_caps()
+        model.connect_irq(self)
+
+    def _add_virtio_caps(self) -> None:
+        """Capabilities in QEMU's order; each structure's cap covers its whole region."""
+        regions = ((CapType.COMMON, _COMMON), (CapType.ISR, _ISR), (CapType.DEVICE, _DEVICE))
+        for cfg_type, region in regions:
+            self.add_capability(_virtio_cap(cfg_type, MODERN_BAR, region * _REGION, _REGION))
+        self.add_capability(
+            _virtio_cap(CapType.NOTIFY, MODERN_BAR, _NOTIFY * _REGION, _REGION, NOTIFY_MULTIPLIER)
+        )
+        # bar, offset, length and pci_cfg_data are the driver's to write
+        writable = bytes(4) + b"\xff" + bytes(3) + b"\xff" * 12
+        offset = self.add_capability(_virtio_cap(CapType.PCI_CFG, 0, 0, 0, 0), writable)
+        self._cfg_data = offset + Cap.PCI_CFG_DATA
+
+    # -- INTx ------------------------------------------------------------------------
+
+    def set_level(self, level: bool) -> None:
+        """The device's interrupt output: mirrored in the Interrupt Status bit and
+        driven onto the INTx line unless the command register disables INTx."""
+        self._level = level
+        if level:
+            self.config[PciCfg.STATUS] |= STATUS_INTERRUPT
+        else:
+            self.config[PciCfg.STATUS] &= ~STATUS_INTERRUPT
+        self._line.set_level(level and not self.command & CMD_INTX_DISABLE)
+
+    # -- config space with the VIRTIO_PCI_CAP_PCI_CFG window ---------------------------
+
+    def config_read(self, offset: int, width: int) -> int:
+        if self._touches_cfg_data(offset, width):
+            self._cfg_window(write=False)
+        return super().config_read(offset, width)
+
+    def config_write(self, offset: int, width: int, value: int) -> None:
+        super().config_write(offset, width, value)
+        if self._touches_cfg_data(offset, width):
+            self._cfg_window(write=True)
+        self.set_level(self._level)  # the command register may have masked INTx
+
+    def _touches_cfg_data(self, offset: int, width: int) -> bool:
+        data = self._cfg_data
+        return data is not None and offset < data + 4 and data < offset + width
+
+    def _cfg_window(self, write: bool) -> None:
+        """Carry out the BAR access the PCI cfg capability describes (spec: on every
+        driver read or write of pci_cfg_data)."""
+        assert self._cfg_data is not None
+        cap = self._cfg_data - Cap.PCI_CFG_DATA
+        index = self.config[cap + Cap.BAR]
+        offset = self._get(cap + Cap.OFFSET, 4)
+        length = self._get(cap + Cap.LENGTH, 4)
+        bar = self.bars[index] if index < NUM_BARS else None
+        if bar is None or length not in (1, 2, 4) or offset + length > bar.size:
+            return
+        if write:
+            bar.block.write(offset, length, self._get(self._cfg_data, length))
+        else:
+            self._put(self._cfg_data, length, bar.block.read(offset, length))
+
+
+def _virtio_cap(
+    cfg_type: CapType, bar: int, offset: int, length: int, extra: int | None = None
+) -> bytes:
+    """struct virtio_pci_cap (+ one le32 of extra data: notify multiplier or cfg data)."""
+    cap_len = 16 if extra is None else 20
+    body = bytes((PCI_CAP_ID_VNDR, 0, cap_len, cfg_type, bar, 0, 0, 0))
+    body += offset.to_bytes(4, "little") + length.to_bytes(4, "little")
+    return body if extra is None else body + extra.to_bytes(4, "little")
+
+
+def _ignore(value: int) -> None:
+    """Writes to the MSI-X vector fields: with no MSI-X the mapping always fails, so
+    they keep reading NO_VECTOR."""
+
+
+def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
+    queue_field = m.read_queue
+    registers = {
+        Common.DEVICE_FEATURE_SELECT: attribute(
+            "device_feature_select", 4, m, "device_feature_select"
+        ),
+        Common.DEVICE_FEATURE: Register(
+            "device_feature", 4, read=lambda: m.read_device_features(m.device_feature_select)
+        ),
+        Common.DRIVER_FEATURE_SELECT: attribute(
+            "driver_feature_select", 4, m, "driver_feature_select"
+        ),
+        Common.DRIVER_FEATURE: Register(
+            "driver_feature",
+            4,
+            read=lambda: m.read_driver_features(m.driver_feature_select),
+            write=lambda v: m.write_driver_features(m.driver_feature_select, v),
+        ),
+        Common.CONFIG_MSIX_VECTOR: Register(
+            "config_msix_vector", 2, read=lambda: NO_VECTOR, write=_ignore
+        ),
+        Common.NUM_QUEUES: Register("num_queues", 2, read=lambda: m.num_queues),
+        Common.DEVICE_STATUS: Register(
+            "device_status", 1, read=lambda: m.status, write=m.write_status
+        ),
+        Common.CONFIG_GENERATION: Register(
+            "config_generation", 1, read=lambda: m.config_generation
+        ),
+        Common.QUEUE_SELECT: attribute("queue_select", 2, m, "queue_select"),
+        Common.QUEUE_SIZE: Register(
+            "queue_size",
+            2,
+            read=lambda: queue_field("size"),
+            write=lambda v: m.write_queue("size", v),
+        ),
+        Common.QUEUE_MSIX_VECTOR: Register(
+            "queue_msix_vector", 2, read=lambda: NO_VECTOR, write=_ignore
+        ),
+        Common.QUEUE_ENABLE: Register(
+            "queue_enable", 2, read=lambda: queue_field("enabled"), write=m.write_queue_enable
+        ),
+        # queue_notify_off and queue_notif_config_data are simply the queue index
+        Common.QUEUE_NOTIFY_OFF: Register("queue_notify_off", 2, read=lambda: queue_field("index")),
+        Common.QUEUE_NOTIF_CONFIG_DATA: Register(
+            "queue_notif_config_data", 2, read=lambda: queue_field("index")
+        ),
+        Common.QUEUE_RESET: Register("queue_reset", 2, read=lambda: 0, write=m.write_queue_reset),
+        Common.ADMIN_QUEUE_INDEX: constant("admin_queue_index", 2, 0),
+        Common.ADMIN_QUEUE_NUM: constant("admin_queue_num", 2, 0),
+    }
+    pairs = (
+        ("desc", Common.QUEUE_DESC_LO, ("queue_desc_lo", "queue_desc_hi")),
+        ("avail", Common.QUEUE_DRIVER_LO, ("queue_driver_lo", "queue_driver_hi")),
+        ("used", Common.QUEUE_DEVICE_LO, ("queue_device_lo", "queue_device_hi")),
+    )
+    for field, offset, names in pairs:
+        registers[offset], registers[offset + 4] = queue_address(m, field, names, readable=True)
+    return registers
+
+
+class _ModernBar:
+    """BAR4 of a modern device: four 4 KiB regions, decoded by region number."""
+
+    def __init__(self, model: VirtioDeviceModel) -> None:
+        self._model = model
+        self._common = RegisterBank("pci-common", _common_registers(model), model.events)
+
+    def read(self, offset: int, width: int) -> int:
+        model = self._model
+        region = offset >> 12
+        if region == _ISR:
+            return model.read_isr()  # any read of the ISR region clears it, as in QEMU
+        if region == _COMMON:
+            model.use_interface(False)
+            return self._common.read(offset, width)
+        if region == _DEVICE:
+            model.use_interface(False)
+            return int.from_bytes(model.config_read(offset - _DEVICE * _REGION, width), "little")
+        return 0
+
+    def write(self, offset: int, width: int, value: int) -> None:
+        model = self._model
+        region = offset >> 12
+        if region == _NOTIFY:
+            model.notify((offset - _NOTIFY * _REGION) // NOTIFY_MULTIPLIER, value)
+        elif region == _COMMON:
+            model.use_interface(False)
+            self._common.write(offset, width, value)
+        elif region == _DEVICE:
+            model.use_interface(False)
+            model.config_write(offset - _DEVICE * _REGION, value.to_bytes(width, "little"))
+
+
+def _legacy_registers(m: VirtioDeviceModel) -> dict[int, Register]:
+    return {
+        Legacy.DEVICE_FEATURES: Register(
+            "device_features", 4, read=lambda: m.read_device_features(0)
+        ),
+        Legacy.DRIVER_FEATURES: Register(
+            "driver_features",
+            4,
+            read=lambda: m.read_driver_features(0),
+            write=lambda v: m.write_driver_features(0, v, legacy=True),
+        ),
+        Legacy.QUEUE_ADDRESS: Register(
+            "queue_address",
+            4,
+            read=lambda: m.read_queue("legacy_pfn"),
+            write=lambda v: m.write_queue_pfn(v, LEGACY_PCI_QUEUE_ALIGN),
+        ),
+        Legacy.QUEUE_SIZE: Register("queue_size", 2, read=lambda: m.read_queue("size")),
+        Legacy.QUEUE_SELECT: attribute("queue_select", 2, m, "queue_select"),
+        Legacy.QUEUE_NOTIFY: Register(
+            "queue_notify", 2, read=lambda: 0, write=lambda v: m.notify(v, v)
+        ),
+        Legacy.DEVICE_STATUS: Register(
+            "device_status", 1, read=lambda: m.status, write=m.write_status
+        ),
+        Legacy.ISR_STATUS: Register("isr_status", 1, read=m.read_isr),
+    }
+
+
+class _LegacyHeader:
+    """BAR0 I/O window of a legacy/transitional device: the legacy header, then the
+    device config at 0x14 accessed at any width (MSI-X absent)."""
+
+    def __init__(self, model: VirtioDeviceModel) -> None:
+        self._model = model
+        self._bank = RegisterBank("pci-legacy", _legacy_registers(model), model.events)
+
+    def read(self, offset: int, width: int) -> int:
+        self._model.use_interface(True)
+        if offset >= Legacy.CONFIG:
+            data = self._model.config_read(offset - Legacy.CONFIG, width)
+            return int.from_bytes(data, "little")
+        return self._bank.read(offset, width)
+
+    def write(self, offset: int, width: int, value: int) -> None:
+        self._model.use_interface(True)
+        if offset >= Legacy.CONFIG:
+            self._model.config_write(offset - Legacy.CONFIG, value.to_bytes(width, "little"))
+        else:
+            self._bank.write(offset, width, value)
+
+
+PciMode = Literal["modern", "legacy", "transitional"]
+PCI_MODES: dict[PciMode, tuple[bool, bool]] = {
+    "modern": (False, True),
+    "legacy": (True, False),
+    "transitional": (True, True),
+}
+"""Mode -> (legacy_capable, modern_capable) of the device model."""

@@ -1,0 +1,111 @@
+"""The modern virtio-pci interface, located through the virtio capabilities (wherever
+the device put its structures: any BAR, memory or I/O)."""
+
+from __future__ import annotations
+
+from ballast.virtio.layout import CapType, Common
+from ballast.virtio.transport.base import (
+    BaseTransport,
+    TransportError,
+    feature_words,
+    interrupt_reasons,
+    read_features,
+    wait_for_zero,
+    write_address,
+    write_features,
+)
+from ballast.virtio.transport.pci import PciFunction
+
+_REQUIRED = (CapType.COMMON, CapType.NOTIFY, CapType.ISR)
+_WORDS = feature_words(legacy=False)
+
+
+class PciModernTransport(BaseTransport):
+    """Driver side of a modern (or transitional, used the modern way) virtio-pci
+    function whose BARs are assigned."""
+
+    name = "pci-modern"
+    legacy = False
+
+    def __init__(self, function: PciFunction, irq_line: int | None) -> None:
+        caps = function.virtio_caps()
+        missing = [t.name for t in _REQUIRED if t not in caps]
+        if missing:
+            raise TransportError(
+                f"{function} lacks virtio capabilities {missing}: not a modern device"
+            )
+        device = caps.get(CapType.DEVICE)
+        config = None if device is None else function.window(device.bar, device.offset)
+        super().__init__(function.bus, config, irq_line)
+        self.function = function
+        common, notify, isr = (caps[t] for t in _REQUIRED)
+        self._common = function.window(common.bar, common.offset)
+        self._isr = function.window(isr.bar, isr.offset)
+        self._notify = function.window(notify.bar, notify.offset)
+        self._multiplier = notify.multiplier
+        self._notify_offsets: dict[int, int] = {}
+
+    def get_status(self) -> int:
+        return self._common.read(Common.DEVICE_STATUS, 1)
+
+    def set_status(self, value: int) -> None:
+        self._common.write(Common.DEVICE_STATUS, 1, value)
+
+    def device_features(self) -> int:
+        common = self._common
+        return read_features(common, Common.DEVICE_FEATURE_SELECT, Common.DEVICE_FEATURE, _WORDS)
+
+    def set_driver_features(self, features: int) -> None:
+        common = self._common
+        write_features(
+            common, Common.DRIVER_FEATURE_SELECT, Common.DRIVER_FEATURE, features, _WORDS
+        )
+
+    def config_generation(self) -> int:
+        return self._common.read(Common.CONFIG_GENERATION, 1)
+
+    def num_queues(self) -> int:
+        return self._common.read(Common.NUM_QUEUES, 2)
+
+    def _select(self, index: int) -> None:
+        self._common.write(Common.QUEUE_SELECT, 2, index)
+
+    def queue_max_size(self, index: int) -> int:
+        """``queue_size`` of the queue, which shows the maximum until the driver writes a
+        smaller size."""
+        self._select(index)
+        return self._common.read(Common.QUEUE_SIZE, 2)
+
+    def setup_queue(self, index: int, size: int, desc: int, avail: int, used: int) -> None:
+        self._select(index)
+        self._common.write(Common.QUEUE_SIZE, 2, size)
+        write_address(self._common, Common.QUEUE_DESC_LO, desc)
+        write_address(self._common, Common.QUEUE_DRIVER_LO, avail)
+        write_address(self._common, Common.QUEUE_DEVICE_LO, used)
+
+    def enable_queue(self, index: int) -> None:
+        self._select(index)
+        self._notify_offsets[index] = self._notify_offset()
+        self._common.write(Common.QUEUE_ENABLE, 2, 1)
+
+    def _notify_offset(self) -> int:
+        """Offset of the selected queue's Queue Notify address in the notify window."""
+        return self._common.read(Common.QUEUE_NOTIFY_OFF, 2) * self._multiplier
+
+    def reset_queue(self, index: int) -> None:
+        self._select(index)
+        self._common.write(Common.QUEUE_RESET, 2, 1)
+        wait_for_zero(
+            self.bus, lambda: self._common.read(Common.QUEUE_RESET, 2), f"reset of queue {index}"
+        )
+        self._notify_offsets.pop(index, None)
+
+    def notify(self, index: int) -> None:
+        offset = self._notify_offsets.get(index)
+        if offset is None:  # a queue not enabled through this transport
+            self._select(index)
+            offset = self._notify_offset()
+        self._notify.write(offset, 2, index)
+
+    def ack_interrupt(self) -> set[str]:
+        return interrupt_reasons(self._isr.read(0, 1))

@@ -1,0 +1,1 @@
+"""Stand-ins for external processes, so protocol code is tested without them."""
