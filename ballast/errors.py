@@ -11,3 +11,19 @@ USAGE_EXIT = 2
 
 class UsageError(Exception):
     """Bad input to ballast itself: the message says what is wrong and how to fix it."""
+
+
+class PeerTimeout(Exception):
+    """The implementation under test did not answer in time (verdict TIMEOUT)."""
+
+
+class PeerCrashed(Exception):
+    """The implementation under test died (verdict CRASH)."""
+
+
+class NotSupported(Exception):
+    """The implementation under test does not offer what a test needs (NOT_SUPPORTED)."""
+
+
+class NotObservable(Exception):
+    """This target cannot show what a clause is about; the message says why."""

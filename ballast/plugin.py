@@ -1,10 +1,218 @@
-"""The ballast pytest plugin: clause markers, targets, verdicts and results.json."""
+"""The ballast pytest plugin: clause markers, targets, verdicts and results.json.
+
+Registered twice under the same name (conftest.py's ``pytest_plugins`` and the pytest11
+entry point ``ballast.plugin``), which pytest recognises as one plugin.
+"""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+from ballast.errors import USAGE_EXIT, UsageError
+from ballast.harness import Harness, LinkParam, build, params_for
+from ballast.judge import judge
+from ballast.monitors.verdicts import Verdict
+from ballast.results import ResultsWriter, expectations_for, parse_interpretations, test_record
+from ballast.spec.catalogue import Catalogue, load_catalogue
+from ballast.targets import Choice, choose
+
+HARNESS = pytest.StashKey[Harness]()
+RECORD = pytest.StashKey[dict[str, Any]]()
+SKIP_VERDICTS = (Verdict.NOT_SUPPORTED, Verdict.NOT_APPLICABLE, Verdict.NOT_OBSERVABLE,
+                 Verdict.WAIVED)
+
+
+class Session:
+    """Run-wide state: targets, catalogue, interpretation, expectations, results."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        opt = config.option
+        self.catalogue: Catalogue = load_catalogue()
+        self.device: Choice = choose("device", opt.ballast_device)
+        self.driver: Choice = choose("driver", opt.ballast_driver)
+        self.interpretations = parse_interpretations(opt.ballast_interpretations)
+        self.expectations = expectations_for(opt.ballast_expectations)
+        self.clauses = set(opt.ballast_clauses or [])
+        for clause in self.clauses:
+            self.catalogue.get(clause)
+        self.areas = set(opt.ballast_areas or [])
+        self.profile = opt.ballast_profile
+        if self.profile:
+            self.catalogue.select(profile=self.profile)
+        self.writer = ResultsWriter(config, self)
+        config.pluginmanager.register(self.writer, "ballast-results")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ballast", "virtio balloon conformance")
+    group.addoption("--device", dest="ballast_device", default="reference",
+                    help="device under test: TARGET or TARGET:VARIANT (default: reference)")
+    group.addoption("--driver", dest="ballast_driver", default="reference",
+                    help="driver under test: TARGET or TARGET:VARIANT (default: reference)")
+    group.addoption("--expectations", dest="ballast_expectations", type=Path,
+                    help="expected verdict per test (expectations/<target>.yaml)")
+    group.addoption("--report-dir", dest="ballast_report_dir", type=Path,
+                    help="write results.json (and reports) here")
+    group.addoption("--profile", dest="ballast_profile",
+                    help="conformance profile (spec_refs/profiles.yaml)")
+    group.addoption("--spec-interpretation", dest="ballast_interpretations", action="append",
+                    default=[], metavar="KEY=VALUE",
+                    help="pick a reading of a known spec defect (spec_refs/interpretations.yaml)")
+    group.addoption("--clause", dest="ballast_clauses", action="append", metavar="ID",
+                    help="run only tests tagged with this clause (repeatable)")
+    group.addoption("--area", dest="ballast_areas", action="append", metavar="NAME",
+                    help="run only tests of this area: prefix, area or prefix.area (repeatable)")
+    group.addoption("--transport", dest="ballast_transports", action="append", metavar="NAME",
+                    help="run only on this transport (pci-modern, pci-legacy-be, ...)")
+    group.addoption("--certification", dest="ballast_certification", action="store_true",
+                    help="certification run: honour waivers, derandomize")
+    group.addoption("--waivers", dest="ballast_waivers", type=Path,
+                    help="waivers file (honoured only with --certification)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "clause(*ids): catalogue clause IDs this test covers")
-    config.addinivalue_line("markers", "requires(**needs): features/transport a test needs")
+    config.addinivalue_line("markers", "clause(*ids): catalogue clauses the test covers "
+                            "(first is primary)")
+    config.addinivalue_line("markers", "requires(**needs): transport=[...], subject=...")
+    try:
+        config.stash[SESSION] = Session(config)
+    except UsageError as exc:
+        raise pytest.exit(f"ballast: error: {exc}", returncode=USAGE_EXIT) from None
+
+
+SESSION = pytest.StashKey[Session]()
+
+
+def _clause_ids(node: pytest.Item | pytest.Function | Any) -> list[str]:
+    return [c for mark in node.iter_markers("clause") for c in mark.args]
+
+
+def subject_of(node: Any) -> str:
+    for mark in node.iter_markers("requires"):
+        if "subject" in mark.kwargs:
+            return str(mark.kwargs["subject"])
+    parts = Path(str(node.path)).parts
+    return "driver" if "driver" in parts else "device"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "link_param" not in metafunc.fixturenames:
+        return
+    session = metafunc.config.stash[SESSION]
+    ids = _clause_ids(metafunc.definition)
+    clauses = [session.catalogue.get(c) for c in ids if c in session.catalogue]
+    wanted: list[str] | None = metafunc.config.option.ballast_transports
+    for mark in metafunc.definition.iter_markers("requires"):
+        if "transport" in mark.kwargs:
+            wanted = [t for t in mark.kwargs["transport"] if not wanted or t in wanted]
+    params = params_for(clauses, wanted)
+    metafunc.parametrize("link_param", params, ids=[p.id for p in params])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    session = config.stash[SESSION]
+    problems = []
+    for item in items:
+        for clause in _clause_ids(item):
+            if clause not in session.catalogue:
+                problems.append(f"{item.nodeid}: unknown clause ID '{clause}'")
+    if problems:
+        raise pytest.exit("ballast: error: " + "; ".join(dict.fromkeys(problems))
+                          + " (fix the marker; `ballast spec list` shows valid IDs)",
+                          returncode=USAGE_EXIT)
+    if not (session.clauses or session.areas or session.profile):
+        return
+    keep, drop = [], []
+    for item in items:
+        ids = _clause_ids(item)
+        clauses = [session.catalogue.get(c) for c in ids]
+        ok = bool(ids)
+        if session.clauses:
+            ok = ok and bool(session.clauses & set(ids))
+        if session.areas:
+            ok = ok and any(session.areas & {c.prefix, c.area, c.area_key} for c in clauses)
+        if session.profile:
+            ok = ok and any(session.profile in c.profiles for c in clauses)
+        (keep if ok else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
+def balloon(request: pytest.FixtureRequest, link_param: LinkParam):
+    """Factory: ``balloon(device={...}, driver={...})`` builds the link for this test, with
+    the subject side being the implementation under test."""
+    session = request.config.stash[SESSION]
+    subject = subject_of(request.node)
+
+    def make(device: dict[str, Any] | None = None, driver: dict[str, Any] | None = None,
+             memory_size: int = 16 << 20) -> Harness:
+        harness = build(subject, link_param, session.device, session.driver, session.catalogue,
+                        session.interpretations, device, driver, memory_size)
+        request.node.stash[HARNESS] = harness
+        return harness
+
+    yield make
+    harness = request.node.stash.get(HARNESS, None)
+    if harness is not None:
+        harness.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    clauses = _clause_ids(item)
+    if not clauses:
+        return (yield)
+    session = item.config.stash[SESSION]
+    start = time.perf_counter()
+    error: BaseException | None = None
+    try:
+        yield
+    except (pytest.skip.Exception, pytest.fail.Exception):
+        raise
+    except Exception as exc:  # the implementation's failure modes become verdicts
+        error = exc
+    harness = item.stash.get(HARNESS, None)
+    findings = harness.findings() if harness is not None else []
+    judgement = judge(clauses, findings, error)
+    record = test_record(item, session, judgement, time.perf_counter() - start, harness)
+    item.stash[RECORD] = record
+    expected = record["expected"]
+    if expected is not None:
+        if record["unexpected"]:
+            pytest.fail(f"unexpected {judgement.verdict} (expected {expected}): "
+                        f"{judgement.message}", pytrace=False)
+        return None
+    verdict = judgement.verdict
+    if verdict in (Verdict.FAIL, Verdict.TIMEOUT, Verdict.CRASH, Verdict.ERROR):
+        pytest.fail(f"{verdict}: {judgement.message}", pytrace=False)
+    if verdict in SKIP_VERDICTS:
+        pytest.skip(f"{verdict}: {judgement.message}")
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    record = item.stash.get(RECORD, None)
+    if report.when == "call" and record is not None:
+        report.user_properties.append(("ballast_result", json.dumps(record)))
+    elif report.when == "setup" and report.failed and _clause_ids(item):
+        session = item.config.stash[SESSION]
+        failed = test_record(item, session, judge(_clause_ids(item), [], RuntimeError(
+            str(report.longrepr).splitlines()[-1] if report.longrepr else "setup failed")),
+            report.duration, None)
+        report.user_properties.append(("ballast_result", json.dumps(failed)))
+    return report
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = session.config.stash.get(SESSION, None)
+    if state is not None:
+        state.writer.collected = [i.nodeid for i in session.items if _clause_ids(i)]

@@ -58,15 +58,23 @@ class Kind:
     REPORT_BUFFER = "report_buffer"  # head, ranges
     # observed by the driver side (what the device did, and what the driver settled on)
     DRIVER_NEGOTIATED = "driver_negotiated"  # features, legacy: accepted by the device
-    STATS_SUBMITTED = "stats_submitted"  # entries: what the driver put in the new buffer
-    ACTUAL_WRITTEN = "actual_written"  # value: what the driver wrote to actual
-    HINT_SUBMITTED = "hint_submitted"  # cmd_id, pfns: pages the driver is about to hint
-    REPORT_SUBMITTED = "report_submitted"  # ranges: what the driver is about to report
+    # role, head, request: a buffer the driver is about to make available; request is
+    # {"pfns"} (inflateq/deflateq), {"entries"} (statsq), {"cmd_id"} or {"cmd_id", "pfns"}
+    # (free_page_vq), {"ranges", "poison_val"} (reporting_vq).  Monitors handle it as
+    # on_<role>_submitted.
+    REQUEST_SUBMITTED = "request_submitted"
+    ACTUAL_WRITTEN = "actual_written"  # value, complete: what the driver wrote to actual
     USED_BUFFER = "used_buffer"  # queue, head, len
     INTERRUPT = "interrupt"  # reason: "vring" | "config"
     DEVICE_STATUS_READ = "device_status_read"  # value
     DEVICE_FEATURES_SEEN = "device_features_seen"  # value
     CONFIG_SEEN = "config_seen"  # field, value, generation
+    FEATURES_OK_READBACK = "features_ok_readback"  # status, accepted, features (as written)
+    QUEUE_SIZE_SEEN = "queue_size_seen"  # index, role, max_size
+    DRIVER_RESET = "driver_reset"  # (no data): the driver reset the device; a status read follows
+    REQUEST_UNANSWERED = "request_unanswered"  # queue, role, head, waited (seconds)
+    GUEST_DATA_CORRUPTED = "guest_data_corrupted"  # pfn, expected, found, when
+    HINT_RELEASED_EARLY = "hint_released_early"  # pfns: hinted pages reused before DONE
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

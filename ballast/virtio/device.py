@@ -135,6 +135,8 @@ class VirtioDeviceModel:
         self._irq: InterruptLine | None = None
         self._legacy_link = not modern_capable
         self.device_id = backend.device_id
+        self.faults: frozenset[str] = getattr(backend, "faults", frozenset())
+        """Seeded bugs of the generic part (names from ballast.reference.faults)."""
         self._queues = [QueueConfig(i, m, size=m) for i, m in enumerate(backend.queue_max_sizes())]
         self.status = 0
         self.isr = 0
@@ -194,8 +196,9 @@ class VirtioDeviceModel:
     def _accept(self, features: int) -> bool:
         """The device's FEATURES_OK decision: a subset of the offer, VERSION_1 unless the
         device can fall back to legacy, and whatever the backend requires."""
+        subset = not features & ~self.device_features or "accept_unoffered_features" in self.faults
         accepted = (
-            not features & ~self.device_features
+            subset
             and bool(self.legacy_capable or features & _VERSION_1)
             and self.backend.accept_features(features)
         )
@@ -205,7 +208,8 @@ class VirtioDeviceModel:
     def reset(self, cause: Literal["driver", "host"] = "host") -> None:
         """Device reset: everything the driver configured goes back to its initial state
         (the config generation keeps counting so a reader never sees it repeat)."""
-        self.status = 0
+        if "reset_keeps_status" not in self.faults:
+            self.status = 0
         self.driver_features = 0
         self.device_feature_select = self.driver_feature_select = self.queue_select = 0
         self._set_isr(0)
@@ -403,7 +407,7 @@ class VirtioDeviceModel:
     def read_isr(self) -> int:
         """PCI ISR status read: returns the bits and clears them, lowering the line."""
         isr = self.isr
-        if isr:
+        if isr and "isr_sticky" not in self.faults:
             self._set_isr(0)
         return isr
 

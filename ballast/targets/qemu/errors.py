@@ -5,10 +5,16 @@ machine) from an implementation problem (QEMU died: CRASH; QEMU stopped answerin
 TIMEOUT) from a harness bug (a malformed qtest command, refused before it could abort
 QEMU).  The qtest errors are also ``BusError``s because transports written against the
 ``Bus`` protocol only know that type.
+
+``QemuHung`` and ``QemuCrashed`` are what a link raises once a channel error turned out to
+be the peer's fault: they are the harness's ``PeerTimeout``/``PeerCrashed`` (so the test
+gets TIMEOUT/CRASH) and deliberately *not* ``BusError``s, so no transport or driver code
+that handles a refused access can swallow a dead QEMU.
 """
 
 from __future__ import annotations
 
+from ballast.errors import PeerCrashed, PeerTimeout
 from ballast.virtio.bus import BusError
 
 
@@ -60,3 +66,13 @@ class QmpTimeout(QmpError, TimeoutError):
 
 class QmpDisconnected(QmpError, ConnectionError):
     """The QMP connection is gone (QEMU exited or crashed)."""
+
+
+class QemuHung(QemuError, PeerTimeout):
+    """QEMU stopped answering during a test (verdict TIMEOUT); the message carries the
+    channel's own error and the tail of QEMU's stderr."""
+
+
+class QemuCrashed(QemuError, PeerCrashed):
+    """QEMU died or dropped its connections during a test (verdict CRASH); the message
+    carries its exit status and the tail of its stderr."""

@@ -260,6 +260,17 @@ class QemuProcess:
         """Exit status once QEMU has exited (negative: killed by that signal)."""
         return self._proc.poll()
 
+    @property
+    def stopped(self) -> bool:
+        """Whether QEMU is stopped by a signal (SIGSTOP): alive but unable to answer."""
+        return _is_stopped(self.pid)
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` seconds for QEMU to exit; its status, None if it still runs."""
+        if self._finalizer.alive and self._proc.poll() is None:
+            _wait_pidfd(self._pidfd, timeout)
+        return self._proc.poll()
+
     def stderr_text(self) -> str:
         """Everything QEMU wrote to stdout/stderr so far (kept after ``close()``)."""
         if self._stderr_text is not None:

@@ -1,0 +1,96 @@
+"""What a conformance test drives: one link with the implementation under test on one
+side (the *subject*) and the reference implementation on the other."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ballast.link import TRANSPORTS, LinkConfig, LinkLike
+from ballast.monitors.verdicts import Finding
+from ballast.reference.device import DeviceOptions
+from ballast.reference.driver import DriverPolicy
+from ballast.reference.guestmem import MemoryLayout
+from ballast.spec.catalogue import Catalogue, Clause
+from ballast.targets import Choice
+
+
+@dataclass(frozen=True)
+class LinkParam:
+    """One value of the transport dimension: a transport and the guest byte order."""
+
+    transport: str
+    big_endian: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.transport + ("-be" if self.big_endian else "")
+
+
+ALL_PARAMS = (
+    LinkParam("pci-modern"),
+    LinkParam("pci-transitional"),
+    LinkParam("mmio-v2"),
+    LinkParam("pci-legacy"),
+    LinkParam("pci-legacy", big_endian=True),
+    LinkParam("mmio-v1"),
+    LinkParam("mmio-v1", big_endian=True),
+)
+
+
+def params_for(clauses: list[Clause], wanted: list[str] | None = None) -> list[LinkParam]:
+    """Transports a test applies to: its clauses' legacy and transport conditions decide;
+    big-endian guests only matter for legacy clauses."""
+    legacy = any(c.legacy or c.conditions.get("legacy") for c in clauses)
+    buses = {c.conditions["transport"] for c in clauses if "transport" in c.conditions}
+    chosen = []
+    for param in ALL_PARAMS:
+        spec = TRANSPORTS[param.transport]
+        if spec.legacy != legacy or (param.big_endian and not legacy):
+            continue
+        if buses and spec.bus not in buses:
+            continue
+        if wanted and param.id not in wanted and param.transport not in wanted:
+            continue
+        chosen.append(param)
+    return chosen
+
+
+class Harness:
+    """A link under test.  ``host`` is the device's host interface, ``driver`` the driver."""
+
+    def __init__(self, link: LinkLike, subject: str) -> None:
+        self.link = link
+        self.subject = subject
+        self.host = link.device
+        self.driver = link.driver
+        self.machine = link.machine
+        self.events = link.events
+
+    def findings(self) -> list[Finding]:
+        return self.link.findings()
+
+    def close(self) -> None:
+        self.link.close()
+
+
+def build(subject: str, param: LinkParam, device: Choice, driver: Choice,
+          catalogue: Catalogue, interpretations: dict[str, str],
+          device_overrides: dict[str, Any] | None = None,
+          driver_overrides: dict[str, Any] | None = None,
+          memory_size: int = 16 << 20) -> Harness:
+    """A harness whose subject side carries the chosen variant, the other side clean."""
+    device_faults = frozenset([device.variant]) if subject == "device" and device.variant else (
+        frozenset())
+    driver_faults = frozenset([driver.variant]) if subject == "driver" and driver.variant else (
+        frozenset())
+    options = dataclasses.replace(DeviceOptions(), **(device_overrides or {}),
+                                  faults=device_faults)
+    policy = dataclasses.replace(DriverPolicy(), memory_layout=MemoryLayout.for_ram(memory_size),
+                                 **(driver_overrides or {}), faults=driver_faults)
+    config = LinkConfig(transport=param.transport, big_endian=param.big_endian,
+                        memory_size=memory_size, device=options, driver=policy,
+                        interpretations=interpretations)
+    target = (device if subject == "device" else driver).target
+    return Harness(target.open_link(subject, config, catalogue), subject)

@@ -1,0 +1,212 @@
+"""Monitors of the core rules a balloon link exercises: device status, feature negotiation,
+initialization order, reset, used buffer notifications and transport registers."""
+
+from __future__ import annotations
+
+from ballast.monitors.base import Monitor, MonitorContext
+from ballast.monitors.events import Event
+from ballast.virtio.features import Feature
+from ballast.virtio.status import Status
+
+ACK, DRIVER, FEATURES_OK, DRIVER_OK = (int(Status.ACKNOWLEDGE), int(Status.DRIVER),
+                                       int(Status.FEATURES_OK), int(Status.DRIVER_OK))
+NEEDS_RESET = int(Status.DEVICE_NEEDS_RESET)
+VERSION_1 = 1 << Feature.VIRTIO_F_VERSION_1
+
+
+class DriverInitMonitor(Monitor):
+    """The driver's status writes, feature writes, config writes and notifications, checked
+    against the initialization sequence."""
+
+    judges = "driver"
+    clauses = (
+        "core.driver.status.02",
+        "core.driver.init.01",
+        "core.driver.init.03",
+        "core.driver.init.04",
+        "core.driver.init.07",
+        "core.driver.features.01",
+        "core.driver.reserved.01",
+    )
+
+    def __init__(self, ctx: MonitorContext) -> None:
+        super().__init__(ctx)
+        self.status = 0
+        self.offered = [0, 0]
+        self.legacy = False
+        self.modern_offered = False
+
+    def on_features_read(self, event: Event) -> None:
+        if event["select"] < 2:
+            self.offered[event["select"]] = event["value"]
+
+    def on_status_written(self, event: Event) -> None:
+        value, previous = event["value"], event["previous"] & ~NEEDS_RESET
+        if value == 0:
+            self.status = 0
+            return
+        cleared = previous & ~value
+        if cleared:
+            self.violation("core.driver.status.02",
+                           f"status write {value:#x} clears bit(s) {cleared:#x}", event)
+        elif previous:
+            self.exercised("core.driver.status.02")
+        added = value & ~previous
+        order = [(DRIVER, ACK, "DRIVER before ACKNOWLEDGE"),
+                 (FEATURES_OK, DRIVER, "FEATURES_OK before DRIVER"),
+                 (DRIVER_OK, DRIVER, "DRIVER_OK before DRIVER")]
+        if not self.legacy:
+            order.append((DRIVER_OK, FEATURES_OK, "DRIVER_OK before FEATURES_OK"))
+        wrong = [what for bit, needs, what in order if added & bit and not value & needs]
+        if wrong:
+            self.violation("core.driver.init.01", f"status {value:#x}: {wrong[0]}", event)
+        elif added & DRIVER_OK:
+            self.exercised("core.driver.init.01")
+        self.status = value
+
+    def on_device_reset(self, event: Event) -> None:
+        self.status = 0
+
+    def on_driver_features_written(self, event: Event) -> None:
+        if self.status & FEATURES_OK:
+            self.violation("core.driver.init.04",
+                           "driver features written after FEATURES_OK", event)
+        select = event["select"]
+        if select < 2:
+            unoffered = event["value"] & ~self.offered[select]
+            if unoffered:
+                self.violation("core.driver.features.01",
+                               f"accepted bit(s) {unoffered << 32 * select:#x} not offered", event)
+            else:
+                self.exercised("core.driver.features.01")
+
+    def on_features_ok_decided(self, event: Event) -> None:
+        self.exercised("core.driver.init.04")
+        offered_v1 = self.offered[1] & 1
+        if offered_v1 and not event["features"] & VERSION_1:
+            self.violation("core.driver.reserved.01",
+                           "VIRTIO_F_VERSION_1 offered but not accepted", event)
+        elif offered_v1:
+            self.exercised("core.driver.reserved.01")
+
+    def on_driver_ok_seen(self, event: Event) -> None:
+        self.legacy = event["legacy"]
+        if self.legacy:
+            self.not_applicable("core.driver.reserved.01", "legacy link")
+            self.not_applicable("core.driver.init.03", "legacy link (writes allowed)")
+
+    def on_config_written(self, event: Event) -> None:
+        status = event["status"]
+        if status & DRIVER and not status & FEATURES_OK and not self.legacy:
+            if self.offered[1] & 1:  # a modern device: the legacy exception cannot apply
+                self.violation("core.driver.init.03",
+                               "device configuration written before FEATURES_OK", event)
+        elif status & FEATURES_OK:
+            self.exercised("core.driver.init.03")
+
+    def on_queue_notified(self, event: Event) -> None:
+        if not self.status & DRIVER_OK:
+            self.violation("core.driver.init.07",
+                           f"queue {event['index']} notified before DRIVER_OK", event)
+        else:
+            self.exercised("core.driver.init.07")
+
+
+class DeviceCoreMonitor(Monitor):
+    """Device status after reset, FEATURES_OK decisions, buffer use before DRIVER_OK and
+    used buffer notifications, as the driver sees them."""
+
+    judges = "device"
+    clauses = (
+        "core.device.reset.01",
+        "core.device.status.01",
+        "core.device.features.03",
+        "split.device.used-suppression.03",
+        "pci.device.isr.05",
+        "mmio.device.registers.01",
+    )
+
+    def __init__(self, ctx: MonitorContext) -> None:
+        super().__init__(ctx)
+        self._reset_pending: Event | None = None
+        self._offered = 0
+        self._awaiting_irq: list[Event] = []
+
+    def on_driver_reset(self, event: Event) -> None:
+        self._reset_pending = event
+
+    def on_device_status_read(self, event: Event) -> None:
+        if self._reset_pending is None:
+            return
+        if event["value"] != 0:
+            self.violation("core.device.reset.01",
+                           f"status reads {event['value']:#x} after a reset", self._reset_pending,
+                           event)
+        else:
+            self.exercised("core.device.reset.01")
+        self._reset_pending = None
+
+    def on_device_features_seen(self, event: Event) -> None:
+        self._offered = event["value"]
+
+    def on_features_ok_readback(self, event: Event) -> None:
+        written = event.data.get("features", 0)
+        if written & ~self._offered:
+            if event["accepted"]:
+                self.violation("core.device.features.03",
+                               f"FEATURES_OK kept for features {written:#x} with unoffered bits",
+                               event)
+            else:
+                self.exercised("core.device.features.03")
+
+    def on_used_buffer(self, event: Event) -> None:
+        if event.data.get("before_driver_ok"):
+            self.violation("core.device.status.01",
+                           f"buffer {event['head']} used before DRIVER_OK", event)
+        else:
+            self.exercised("core.device.status.01")
+        if event.data.get("interrupts_enabled"):
+            self._awaiting_irq.append(event)
+
+    def on_interrupt(self, event: Event) -> None:
+        if "vring" in event["reasons"] and self._awaiting_irq:
+            self._awaiting_irq.clear()
+            self.exercised("split.device.used-suppression.03")
+
+    def on_isr_read(self, event: Event) -> None:
+        if event.data.get("repeat") and event["value"]:
+            self.violation("pci.device.isr.05",
+                           f"ISR reads {event['value']:#x} again right after a read", event)
+        elif event.data.get("repeat"):
+            self.exercised("pci.device.isr.05")
+
+    def on_mmio_identity(self, event: Event) -> None:
+        if event["magic"] != 0x74726976:
+            self.violation("mmio.device.registers.01",
+                           f"MagicValue reads {event['magic']:#x}", event)
+        else:
+            self.exercised("mmio.device.registers.01")
+
+    def finish(self) -> None:
+        for event in self._awaiting_irq[:1]:
+            self.violation("split.device.used-suppression.03",
+                           "a buffer was used with notifications enabled and no interrupt came",
+                           event)
+
+
+class MmioDriverAccessMonitor(Monitor):
+    """Register access widths and alignment the MMIO register block saw."""
+
+    judges = "driver"
+    clauses = ("mmio.driver.registers.04",)
+
+    def on_register_misuse(self, event: Event) -> None:
+        if event["block"] == "mmio":
+            self.violation("mmio.driver.registers.04",
+                           f"{event['register']}: {event['problem']}", event)
+
+    def on_status_written(self, event: Event) -> None:
+        if self.ctx.transport != "mmio":
+            self.not_applicable("mmio.driver.registers.04", "not an MMIO link")
+        else:
+            self.exercised("mmio.driver.registers.04")

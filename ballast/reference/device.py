@@ -1,0 +1,431 @@
+"""The reference balloon device: spec-exact by default, adversarial on request.
+
+It is a :class:`~ballast.virtio.device.DeviceBackend`, so it runs behind any transport model
+(PCI modern, legacy, transitional; MMIO v1, v2).  Everything it sees the driver do is an
+event with observer ``"device"``; its host interface (the equivalent of QEMU's QMP) emits
+observer ``"host"`` events.  Permitted (MAY) behaviours that expose fragile drivers are
+switched on by :class:`DeviceOptions`; seeded bugs are named faults from
+:mod:`ballast.reference.faults`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from ballast.monitors.events import EventLog, Kind
+from ballast.reference import balloon as b
+from ballast.reference.balloon import Numbering, Queue
+from ballast.reference.faults import check_faults
+from ballast.virtio.device import VirtioDeviceModel
+from ballast.virtio.features import Feature, has, mask
+from ballast.virtio.memory import PAGE_SIZE, GuestMemory
+from ballast.virtio.splitq import Chain, DeviceQueue, QueueError, QueueLayout
+
+DEFAULT_FEATURES = mask(
+    Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST,
+    Feature.VIRTIO_BALLOON_F_STATS_VQ,
+    Feature.VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+    Feature.VIRTIO_BALLOON_F_FREE_PAGE_HINT,
+    Feature.VIRTIO_BALLOON_F_PAGE_POISON,
+    Feature.VIRTIO_BALLOON_F_PAGE_REPORTING,
+    Feature.VIRTIO_F_INDIRECT_DESC,
+    Feature.VIRTIO_F_EVENT_IDX,
+    Feature.VIRTIO_F_VERSION_1,
+    Feature.VIRTIO_F_RING_RESET,
+)
+SCRIBBLE = b"\xa5" * PAGE_SIZE
+
+
+@dataclass
+class DeviceOptions:
+    """How the reference device behaves where the spec leaves it a choice."""
+
+    features: int = DEFAULT_FEATURES
+    queue_size: int = 256
+    numbering: Numbering = Numbering.FIXED
+    known_stat_tags: frozenset[int] = frozenset(b.STAT_TAGS)
+    reject_without_must_tell_host: bool = False  # MAY fail FEATURES_OK (device.features.01)
+    modify_inflated_pages: bool = False  # MAY, device.operation.01/.02
+    modify_hinted_pages: bool = False  # MAY, device.hinting.04
+    modify_reported_pages: bool = False  # MAY (no PAGE_POISON), device.reporting.01
+    poison_reported_pages: bool = False  # allowed with PAGE_POISON: fill with poison_val
+    report_descriptor_length: bool = False  # historical legacy devices: used len = buffer len
+    faults: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass
+class HintRound:
+    cmd_id: int
+    stop_received: bool = False
+    pages: set[int] = field(default_factory=set)
+
+
+class BalloonDevice:
+    """Traditional memory balloon device (device ID 5)."""
+
+    device_id = b.DEVICE_ID
+
+    def __init__(self, memory: GuestMemory, events: EventLog,
+                 options: DeviceOptions | None = None) -> None:
+        self.options = options or DeviceOptions()
+        check_faults("device", self.options.faults)
+        self.faults = self.options.faults
+        self.memory = memory
+        self.host_mem = memory.view("host")
+        self.events = events
+        self.model: VirtioDeviceModel
+        self._ids = itertools.count(b.CMD_ID_MIN)
+        self._reset_state()
+
+    # -- DeviceBackend ----------------------------------------------------------------------
+
+    def attach(self, model: VirtioDeviceModel) -> None:
+        self.model = model
+
+    def host_features(self) -> int:
+        return self.options.features
+
+    def queue_max_sizes(self) -> list[int]:
+        slots = b.device_queue_count(self.options.numbering, self.options.features)
+        return [self.options.queue_size if present else 0 for present in slots]
+
+    def config_size(self) -> int:
+        return b.config_size(self.options.features)
+
+    def config_read(self, offset: int, size: int) -> bytes:
+        layout = b"".join(v.to_bytes(4, self._config_order()) for v in (
+            self.num_pages, self.actual, self.cmd_id, self.poison_val))
+        return layout[offset : offset + size]
+
+    def config_write(self, offset: int, data: bytes) -> None:
+        raw = bytearray(self._config_bytes)
+        raw[offset : offset + len(data)] = data
+        self._config_bytes = bytes(raw)
+        touches = range(offset, offset + len(data))
+        order = self._config_order()
+        if b.ACTUAL + 3 in touches or (self._fault("legacy_actual_use_partial")
+                                       and any(b.ACTUAL <= i < b.ACTUAL + 4 for i in touches)):
+            self.actual = int.from_bytes(raw[b.ACTUAL : b.ACTUAL + 4], order)
+            self._acked_requests = 0
+        if any(b.POISON_VAL <= i < b.POISON_VAL + 4 for i in touches):
+            self.poison_val = int.from_bytes(raw[b.POISON_VAL : b.POISON_VAL + 4], order)
+
+    def accept_features(self, features: int) -> bool:
+        tell = Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST
+        if self.options.reject_without_must_tell_host and has(self.options.features, tell):
+            return has(features, tell)
+        return True
+
+    def queue_notify(self, index: int) -> None:
+        role = self._roles().get(index)
+        if role is None or not self.model.status & 4:  # DRIVER_OK
+            return
+        queue = self._queue(index)
+        if queue is None:
+            return
+        try:
+            while (chain := queue.pop()) is not None:
+                self._handle(role, index, queue, chain)
+        except QueueError as exc:
+            self.events.emit("device", Kind.RING_ERROR, queue=index, rule=str(exc.rule),
+                             detail=exc.detail)
+            self.model.set_needs_reset()
+
+    def driver_ok(self) -> None:
+        self.events.emit("device", Kind.DRIVER_OK_SEEN, negotiated=self.model.negotiated,
+                         legacy=self.model.is_legacy)
+
+    def reset(self) -> None:
+        self._reset_state()
+
+    # -- host interface (what QMP is to QEMU) -----------------------------------------------
+
+    def set_target(self, num_pages: int) -> None:
+        self.events.emit("host", Kind.HOST_ACTION, action="set_target", num_pages=num_pages)
+        self.num_pages = num_pages
+        self._target_set = True
+        self.model.config_changed()
+
+    def request_stats(self) -> bool:
+        """Return the held stats buffer so the driver refills it; False if none is held."""
+        self.events.emit("host", Kind.HOST_ACTION, action="request_stats")
+        if self._stats_held is None:
+            return False
+        index, queue, chain = self._stats_held
+        self._stats_held = None
+        self._use(index, queue, chain, 0, Queue.STATS)
+        return True
+
+    def read_stats(self) -> dict[int, int]:
+        stats = dict(self._stats)
+        self.events.emit("host", Kind.HOST_ACTION, action="read_stats", stats=stats)
+        return stats
+
+    def read_actual(self) -> int:
+        self.events.emit("host", Kind.HOST_ACTION, action="read_actual", actual=self.actual)
+        return self.actual
+
+    def start_hinting(self) -> int:
+        """Begin a free page hinting round with a fresh command ID."""
+        previous = self._round
+        reuse = self._fault("hint_reuse_cmd_id") and previous is not None
+        cmd_id = previous.cmd_id if reuse and previous else next(self._ids)
+        self._round = HintRound(cmd_id)
+        self._set_cmd_id(cmd_id, "start_hinting")
+        return cmd_id
+
+    def stop_hinting(self) -> None:
+        """The host cannot use hints any more (e.g. migration paused): STOP."""
+        if self._fault("hint_never_stop"):
+            self.events.emit("host", Kind.HOST_ACTION, action="stop_hinting", cmd_id=self.cmd_id)
+            return
+        self._set_cmd_id(b.CMD_ID_STOP, "stop_hinting")
+
+    def finish_hinting(self) -> None:
+        """The host no longer needs the hinted pages: DONE."""
+        value = b.CMD_ID_STOP if self._fault("hint_never_done") else b.CMD_ID_DONE
+        self._set_cmd_id(value, "finish_hinting")
+        if self._fault("hint_modify_after_done"):
+            for round_ in self._rounds:
+                for pfn in sorted(round_.pages)[:1]:
+                    self.host_mem.write(pfn << b.PFN_SHIFT, SCRIBBLE)
+
+    def hinted_pages(self) -> set[int]:
+        """Pages the device took as hints (host interface read-back)."""
+        pages = set().union(*(r.pages for r in self._rounds)) if self._rounds else set()
+        self.events.emit("host", Kind.HOST_ACTION, action="read_hinted", pfns=sorted(pages))
+        return pages
+
+    @property
+    def balloon_pages(self) -> set[int]:
+        return set(self._balloon)
+
+    @property
+    def reported_ranges(self) -> list[tuple[int, int]]:
+        return list(self._reported)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _reset_state(self) -> None:
+        self.num_pages = 0
+        self._target_set = False
+        self.actual = 0
+        self.cmd_id = b.CMD_ID_STOP
+        self.poison_val = 0
+        self._config_bytes = bytes(16)
+        self._queues: dict[int, tuple[int, DeviceQueue]] = {}
+        self._balloon: set[int] = set()
+        self._acked_requests = 0
+        self._stats: dict[int, int] = {}
+        self._stats_held: tuple[int, DeviceQueue, Chain] | None = None
+        self._stats_buffers = 0
+        self._round: HintRound | None = None
+        self._rounds: list[HintRound] = []
+        self._hint_cmd_seen: int | None = None
+        self._reported: list[tuple[int, int]] = []
+
+    def _fault(self, name: str) -> bool:
+        return name in self.options.faults
+
+    def _config_order(self) -> str:
+        # The balloon's config is little-endian even on legacy links (balloon.*.legacy.*).
+        if self._fault("legacy_config_native_endian") and self._legacy_big_endian():
+            return "big"
+        return "little"
+
+    def _legacy_big_endian(self) -> bool:
+        return self.model.is_legacy and self.model.endian == "big"
+
+    def _data_big_endian(self) -> bool:
+        """PFN arrays, stats and command IDs are guest-native on legacy links."""
+        return self._legacy_big_endian()
+
+    def _roles(self) -> dict[int, Queue]:
+        indices = b.queue_indices(self.options.numbering, self.options.features,
+                                  self.model.negotiated)
+        return {index: role for role, index in indices.items()}
+
+    def _queue(self, index: int) -> DeviceQueue | None:
+        config = self.model.queue(index)
+        if not config.enabled:
+            return None
+        cached = self._queues.get(index)
+        if cached and cached[0] == config.epoch:
+            return cached[1]
+        negotiated = self.model.negotiated
+        queue = DeviceQueue(
+            self.host_mem, config.size, QueueLayout(config.desc, config.avail, config.used, 0),
+            event_idx=has(negotiated, Feature.VIRTIO_F_EVENT_IDX),
+            indirect=has(negotiated, Feature.VIRTIO_F_INDIRECT_DESC),
+            big_endian=self._data_big_endian(),
+        )
+        self._queues[index] = (config.epoch, queue)
+        return queue
+
+    def _use(self, index: int, queue: DeviceQueue, chain: Chain, written: int,
+             role: Queue) -> None:
+        queue.push(chain.head, written)
+        self.events.emit("device", Kind.BUFFER_USED, queue=index, role=str(role),
+                         head=chain.head, written=written)
+        if queue.needs_interrupt() and not self._fault("skip_used_interrupt"):
+            self.model.raise_vring_interrupt(index)
+
+    def _read_out(self, chain: Chain) -> bytes:
+        return b"".join(self.host_mem.read(addr, length) for addr, length in chain.out)
+
+    def _handle(self, role: Queue, index: int, queue: DeviceQueue, chain: Chain) -> None:
+        self.events.emit("device", Kind.AVAIL_BUFFER, queue=index, role=str(role),
+                         head=chain.head, out=list(chain.out), in_=list(chain.in_))
+        handler = {
+            Queue.INFLATE: self._inflate,
+            Queue.DEFLATE: self._deflate,
+            Queue.STATS: self._stats_buffer,
+            Queue.HINT: self._hint,
+            Queue.REPORT: self._report,
+        }[role]
+        handler(index, queue, chain)
+
+    def _inflate(self, index: int, queue: DeviceQueue, chain: Chain) -> None:
+        pfns = b.decode_pfns(self._read_out(chain), self._data_big_endian())
+        self.events.emit("device", Kind.BALLOON_INFLATE, head=chain.head, pfns=pfns,
+                         length=sum(n for _, n in chain.out))
+        beyond_target = len(self._balloon) >= self.num_pages
+        if (self._fault("reject_excess_inflate") and beyond_target) or (
+            self._fault("expects_actual_per_request") and self._actual_stale()
+        ):
+            return  # never acknowledged
+        for pfn in pfns:
+            self._balloon.add(pfn)
+            if self.options.modify_inflated_pages:
+                self.host_mem.write(pfn << b.PFN_SHIFT, SCRIBBLE)
+        self._acked_requests += 1
+        self._use(index, queue, chain, self._used_len(chain), Queue.INFLATE)
+
+    def _used_len(self, chain: Chain) -> int:
+        """0 (nothing written), or the whole buffer as some historical devices reported."""
+        if self.options.report_descriptor_length and self.model.is_legacy:
+            return sum(n for _, n in chain.out)
+        return 0
+
+    def _actual_stale(self) -> bool:
+        """An acknowledged request since actual last changed (expects_actual_per_request)."""
+        return self._acked_requests > 0 and self.actual != len(self._balloon)
+
+    def _deflate(self, index: int, queue: DeviceQueue, chain: Chain) -> None:
+        pfns = b.decode_pfns(self._read_out(chain), self._data_big_endian())
+        self.events.emit("device", Kind.BALLOON_DEFLATE, head=chain.head, pfns=pfns,
+                         length=sum(n for _, n in chain.out))
+        after = len(self._balloon - set(pfns))
+        tell = has(self.model.negotiated, Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST)
+        refused = (
+            (self._fault("legacy_reject_without_tell_host") and self.model.is_legacy and not tell)
+            or (self._fault("refuse_deflate") and self.num_pages < len(self._balloon))
+            or (self._fault("refuse_oom_deflate") and after < self.num_pages)
+            or (self._fault("expects_actual_per_request") and self._actual_stale())
+        )
+        if refused:
+            return  # never acknowledged: the driver waits in vain
+        if self._fault("deflate_discards_pages") or (
+            self._fault("legacy_discard_on_deflate") and self.model.is_legacy and not tell
+        ):
+            for pfn in pfns:
+                self.memory.discard(pfn)
+        self._balloon.difference_update(pfns)
+        self._acked_requests += 1
+        self._use(index, queue, chain, self._used_len(chain), Queue.DEFLATE)
+
+    def _stats_buffer(self, index: int, queue: DeviceQueue, chain: Chain) -> None:
+        data = self._read_out(chain)
+        held_before = self._stats_held is not None
+        entries = b.decode_stats(data, self._stats_big_endian())
+        self._stats_buffers += 1
+        self.events.emit("device", Kind.STATS_BUFFER, head=chain.head, length=len(data),
+                         entries=entries, held_before=held_before, number=self._stats_buffers)
+        first_legacy = self._stats_buffers == 1 and self.model.is_legacy
+        tags = [tag for tag, _ in entries]
+        dropped = (self._fault("stats_require_all_tags") and set(b.STAT_TAGS) - set(tags)) or (
+            self._fault("stats_drop_unordered") and tags != sorted(tags))
+        if (not first_legacy or self._fault("legacy_use_first_stats")) and not dropped:
+            self._stats.update(self._accepted_stats(entries))
+        if held_before and self._stats_held is not None:
+            # a second buffer while one is held: give back the older one
+            old_index, old_queue, old_chain = self._stats_held
+            self._use(old_index, old_queue, old_chain, 0, Queue.STATS)
+        self._stats_held = (index, queue, chain)
+
+    def _stats_big_endian(self) -> bool:
+        big = self._data_big_endian()
+        return not big if self._fault("legacy_stats_wrong_endian") and big else big
+
+    def _accepted_stats(self, entries: list[tuple[int, int]]) -> dict[int, int]:
+        accepted: dict[int, int] = {}
+        last_tag = -1
+        for tag, value in entries:
+            if tag not in self.options.known_stat_tags:
+                if self._fault("stats_stop_at_unknown_tag"):
+                    break
+                continue
+            if self._fault("stats_require_tag_order") and tag < last_tag:
+                continue
+            last_tag = tag
+            accepted[tag] = value
+        return accepted
+
+    def _hint(self, index: int, queue: DeviceQueue, chain: Chain) -> None:
+        if chain.out and not chain.in_:
+            data = self._read_out(chain)
+            big = self._data_big_endian()
+            if self._fault("legacy_cmd_id_wrong_endian") and self.model.is_legacy:
+                big = not big
+            value = b.decode_u32(data, big) if len(data) >= 4 else None
+            self.events.emit("device", Kind.HINT_COMMAND, head=chain.head, length=len(data),
+                             cmd_id=value, current=self.cmd_id)
+            if value == b.CMD_ID_STOP and self._round is not None:
+                self._round.stop_received = True
+            self._hint_cmd_seen = value
+        else:
+            pfns = sorted({(addr + off) >> b.PFN_SHIFT for addr, length in chain.in_
+                           for off in range(0, length, PAGE_SIZE)})
+            matches = (self._round is not None and self._hint_cmd_seen == self.cmd_id
+                       and self.cmd_id >= b.CMD_ID_MIN)
+            self.events.emit("device", Kind.HINT_PAGES, head=chain.head, pfns=pfns,
+                             cmd_id=self._hint_cmd_seen, current=self.cmd_id, matches=matches)
+            if self._round is not None and (matches or self._fault("hint_accept_stale_pages")):
+                if self._round not in self._rounds:
+                    self._rounds.append(self._round)
+                self._round.pages.update(pfns)
+                if self._fault("hint_discard_after_release"):
+                    for pfn in pfns:
+                        self.memory.discard(pfn)
+                elif self.options.modify_hinted_pages or (
+                    not matches and self._fault("hint_accept_stale_pages")
+                ):
+                    for pfn in pfns:
+                        self.host_mem.write(pfn << b.PFN_SHIFT, SCRIBBLE)
+        self._use(index, queue, chain, 0, Queue.HINT)
+
+    def _report(self, index: int, queue: DeviceQueue, chain: Chain) -> None:
+        ranges = list(chain.in_)
+        self.events.emit("device", Kind.REPORT_BUFFER, head=chain.head, ranges=ranges)
+        if self._fault("report_only_after_target") and not self._target_set:
+            return  # never acknowledged
+        self._reported.extend(ranges)
+        poison = has(self.model.negotiated, Feature.VIRTIO_BALLOON_F_PAGE_POISON)
+        fill = None
+        if poison and self._fault("report_scribble_with_poison"):
+            fill = SCRIBBLE
+        elif poison and self.options.poison_reported_pages:
+            fill = self.poison_val.to_bytes(4, "little") * (PAGE_SIZE // 4)
+        elif not poison and self.options.modify_reported_pages:
+            fill = SCRIBBLE
+        if fill is not None:
+            for addr, length in ranges:
+                for off in range(0, length, PAGE_SIZE):
+                    self.host_mem.write(addr + off, fill[: min(PAGE_SIZE, length - off)])
+        self._use(index, queue, chain, 0, Queue.REPORT)
+
+    def _set_cmd_id(self, value: int, action: str) -> None:
+        self.events.emit("host", Kind.HOST_ACTION, action=action, cmd_id=value)
+        self.cmd_id = value
+        self.model.config_changed()

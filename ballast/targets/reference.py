@@ -1,0 +1,32 @@
+"""The reference device and driver as a target like any other."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ballast import __version__
+from ballast.reference.faults import faults_of
+
+
+class ReferenceTarget:
+    name = "reference"
+    sides = ("device", "driver")
+    api_version = "1"
+
+    def prerequisites(self) -> str | None:
+        return None
+
+    def variants(self, side: str) -> dict[str, str]:
+        return {name: f"{fault.what} (breaks {fault.clause})"
+                for name, fault in faults_of(side).items()}
+
+    def describe(self, side: str, variant: str | None) -> dict[str, Any]:
+        return {"version": __version__, "machine": "in-process"}
+
+    def open_link(self, subject: str, config: Any, catalogue: Any) -> Any:
+        from ballast.link import Link
+
+        return Link(config, catalogue)
+
+
+REFERENCE = ReferenceTarget()
