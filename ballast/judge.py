@@ -26,7 +26,10 @@ class Judgement:
 
 
 def judge(tagged: list[str], findings: list[Finding],
-          error: BaseException | None = None) -> Judgement:
+          error: BaseException | None = None, provoked: tuple[str, ...] = ()) -> Judgement:
+    """``provoked`` clauses are ones the test's own scenario breaks on purpose (a driver
+    told to decline MUST_TELL_HOST, say): their findings say nothing about the subject."""
+    findings = [f for f in findings if f.clause not in provoked]
     by_clause: dict[str, list[Finding]] = {}
     for finding in findings:
         by_clause.setdefault(finding.clause, []).append(finding)

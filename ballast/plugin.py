@@ -19,7 +19,9 @@ from ballast.judge import judge
 from ballast.monitors.verdicts import Verdict
 from ballast.results import ResultsWriter, expectations_for, parse_interpretations, test_record
 from ballast.spec.catalogue import Catalogue, load_catalogue
+from ballast.reference.faults import faults_of
 from ballast.targets import Choice, choose
+from ballast.targets.reference import REFERENCE
 
 HARNESS = pytest.StashKey[Harness]()
 RECORD = pytest.StashKey[dict[str, Any]]()
@@ -73,6 +75,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="certification run: honour waivers, derandomize")
     group.addoption("--waivers", dest="ballast_waivers", type=Path,
                     help="waivers file (honoured only with --certification)")
+    group.addoption("--selftest", dest="ballast_selftest", action="store_true",
+                    help="also run every test against the seeded-bug variants of its clauses "
+                    "(used by `ballast selftest`; verdicts are recorded, never failed)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -90,6 +95,10 @@ SESSION = pytest.StashKey[Session]()
 
 def _clause_ids(node: pytest.Item | pytest.Function | Any) -> list[str]:
     return [c for mark in node.iter_markers("clause") for c in mark.args]
+
+
+def _provoked(node: Any) -> tuple[str, ...]:
+    return tuple(c for mark in node.iter_markers("clause") for c in mark.kwargs.get("provoked", ()))
 
 
 def subject_of(node: Any) -> str:
@@ -112,6 +121,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             wanted = [t for t in mark.kwargs["transport"] if not wanted or t in wanted]
     params = params_for(clauses, wanted)
     metafunc.parametrize("link_param", params, ids=[p.id for p in params])
+    if metafunc.config.option.ballast_selftest:
+        subject = subject_of(metafunc.definition)
+        variants = [None, *sorted(name for name, fault in faults_of(subject).items()
+                                  if fault.clause in ids)]
+        metafunc.parametrize("selftest_variant", variants,
+                             ids=["clean" if v is None else v for v in variants])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -145,15 +160,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-def balloon(request: pytest.FixtureRequest, link_param: LinkParam):
+def selftest_variant() -> str | None:
+    """The seeded-bug variant a self-test case runs (parametrized under --selftest)."""
+    return None
+
+
+@pytest.fixture
+def balloon(request: pytest.FixtureRequest, link_param: LinkParam,
+            selftest_variant: str | None):
     """Factory: ``balloon(device={...}, driver={...})`` builds the link for this test, with
     the subject side being the implementation under test."""
     session = request.config.stash[SESSION]
     subject = subject_of(request.node)
+    device_choice, driver_choice = session.device, session.driver
+    if selftest_variant is not None:
+        variant = Choice(subject, REFERENCE, selftest_variant)
+        if subject == "device":
+            device_choice = variant
+        else:
+            driver_choice = variant
 
     def make(device: dict[str, Any] | None = None, driver: dict[str, Any] | None = None,
              memory_size: int = 16 << 20) -> Harness:
-        harness = build(subject, link_param, session.device, session.driver, session.catalogue,
+        harness = build(subject, link_param, device_choice, driver_choice, session.catalogue,
                         session.interpretations, device, driver, memory_size)
         request.node.stash[HARNESS] = harness
         return harness
@@ -180,9 +209,11 @@ def pytest_runtest_call(item: pytest.Item):
         error = exc
     harness = item.stash.get(HARNESS, None)
     findings = harness.findings() if harness is not None else []
-    judgement = judge(clauses, findings, error)
+    judgement = judge(clauses, findings, error, _provoked(item))
     record = test_record(item, session, judgement, time.perf_counter() - start, harness)
     item.stash[RECORD] = record
+    if item.config.option.ballast_selftest:
+        return None  # recorded; `ballast selftest` judges the outcome
     expected = record["expected"]
     if expected is not None:
         if record["unexpected"]:
@@ -216,3 +247,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash.get(SESSION, None)
     if state is not None:
         state.writer.collected = [i.nodeid for i in session.items if _clause_ids(i)]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller gathers every record and writes
+    state = session.config.stash.get(SESSION, None)
+    if state is not None:
+        state.writer.finish()

@@ -16,6 +16,7 @@ import pytest
 from ballast import __version__
 from ballast.errors import UsageError
 from ballast.judge import Judgement
+from ballast.monitors.base import jsonable
 from ballast.monitors.verdicts import Verdict
 from ballast.paths import spec_refs_dir
 from ballast.spec.yamlio import load
@@ -73,19 +74,22 @@ def test_record(item: pytest.Item, session: Session, judgement: Judgement, durat
     expected = session.expectations.get(item.nodeid)
     param = getattr(item, "callspec", None)
     link_param = param.params.get("link_param") if param else None
+    variant = param.params.get("selftest_variant") if param else None
     evidence: list[dict[str, Any]] = []
     if harness is not None and judgement.verdict != Verdict.PASS:
         evidence = [{"seq": e.seq, "observer": e.observer, "kind": e.kind,
-                     **{k: _short(v) for k, v in e.data.items()}}
+                     **{k: jsonable(v) for k, v in e.data.items()}}
                     for e in list(harness.events)[-EVENT_TAIL:]]
     return {
         "nodeid": item.nodeid,
         "clauses": clauses,
+        "provoked": [c for m in item.iter_markers("clause") for c in m.kwargs.get("provoked", ())],
         "primary": clauses[0],
         "subject": subject,
-        "implementation": choice.label,
+        "implementation": f"reference:{variant}" if variant else choice.label,
         "transport": link_param.id if link_param is not None else None,
-        "params": {"transport": link_param.id} if link_param is not None else {},
+        "params": {"transport": link_param.id if link_param is not None else None,
+                   "variant": variant},
         "verdict": str(judgement.verdict),
         "clause_verdicts": {c: str(v) for c, v in judgement.clause_verdicts.items()},
         "expected": expected,
@@ -101,14 +105,6 @@ def test_record(item: pytest.Item, session: Session, judgement: Judgement, durat
         "artifacts": {},
         "reproduce": reproduce_command(item, session),
     }
-
-
-def _short(value: Any) -> Any:
-    if isinstance(value, list) and len(value) > 16:
-        return [*value[:16], f"... {len(value) - 16} more"]
-    if isinstance(value, bytes):
-        return value[:64].hex()
-    return value
 
 
 def reproduce_command(item: pytest.Item, session: Session) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 
 from ballast.harness import Harness
+from ballast.monitors.events import Kind
+from ballast.reference.balloon import ACTUAL
 from ballast.reference.allocator import PageState
 from ballast.reference.driver import FeaturesRefused
 from ballast.reference.faults import faults_of
@@ -17,6 +19,7 @@ from ballast.reference.faults import faults_of
 from ballast.reference.device import DEFAULT_FEATURES
 from ballast.reference.driver import DEFAULT_ACCEPT
 from ballast.virtio.features import mask
+from ballast.virtio.status import Status
 
 __all__ = ["FeaturesRefused", "contextlib", "faults_of"]
 
@@ -37,8 +40,15 @@ def start(h: Harness) -> Harness:
     return h
 
 
-def settle(h: Harness) -> None:
-    h.driver.run_until_idle()
+def settle(h: Harness, rounds: int = 100) -> None:
+    """Let both sides run until neither has anything left to do (held-back notifications
+    included)."""
+    for _ in range(rounds):
+        h.driver.run_until_idle()
+        h.machine.poll(0)
+        if not h.driver.handle_interrupts():
+            return
+    raise AssertionError(f"the link did not settle in {rounds} rounds")
 
 
 def target(h: Harness, pages: int) -> None:
@@ -82,3 +92,52 @@ def report(h: Harness, pages: int = 1024) -> None:
     h.driver.report_free_pages(pages)
     settle(h)
     use_all_free(h)
+
+
+# -- the driver side played by the test itself (historical or probing behaviour) -------------
+# These steps do what the reference driver never does on its own, and record what they
+# observed as driver-side events, exactly as the reference driver would.
+
+
+def write_actual_bytewise(h: Harness, value: int) -> None:
+    """Write ``actual`` one byte at a time, as historical legacy PCI drivers did, asking
+    the host what the device reports after each byte."""
+    t = h.driver.transport
+    for i, byte in enumerate(value.to_bytes(4, "little")):
+        t.config_write(ACTUAL + i, 1, byte)
+        h.events.emit("driver", Kind.ACTUAL_WRITTEN, value=value, complete=i == 3)
+        h.host.read_actual()
+
+
+def reset_and_read_status(h: Harness) -> None:
+    """Reset a live device and read the status back once."""
+    t = h.driver.transport
+    t.set_status(0)
+    h.events.emit("driver", Kind.DRIVER_RESET)
+    h.events.emit("driver", Kind.DEVICE_STATUS_READ, value=t.get_status())
+
+
+def negotiate_unoffered(h: Harness) -> None:
+    """Offer the device a feature set with a bit it did not offer; read FEATURES_OK back."""
+    t = h.driver.transport
+    t.reset()
+    t.set_status(Status.ACKNOWLEDGE)
+    t.set_status(Status.ACKNOWLEDGE | Status.DRIVER)
+    offered = t.device_features()
+    h.events.emit("driver", Kind.DEVICE_FEATURES_SEEN, value=offered)
+    unoffered = next(1 << bit for bit in range(6, 24) if not offered >> bit & 1)
+    written = offered | unoffered
+    t.set_driver_features(written)
+    t.set_status(Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK)
+    status = t.get_status()
+    h.events.emit("driver", Kind.FEATURES_OK_READBACK, status=status, features=written,
+                  accepted=bool(status & Status.FEATURES_OK))
+
+
+def read_isr_twice(h: Harness) -> None:
+    """Make the device raise a config interrupt, then read ISR twice in a row."""
+    h.host.set_target(1)
+    t = h.driver.transport
+    first = t.read_isr()
+    h.events.emit("driver", Kind.ISR_READ, value=first, repeat=False)
+    h.events.emit("driver", Kind.ISR_READ, value=t.read_isr(), repeat=True)

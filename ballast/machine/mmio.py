@@ -60,9 +60,7 @@ class VirtioMmioDevice:
 def _common_registers(m: VirtioDeviceModel, version: int) -> dict[int, Register]:
     """Registers both versions share (legacy names in comments where they differ)."""
     return {
-        Mmio.MAGIC_VALUE: constant(
-            "MagicValue", 4, MMIO_MAGIC ^ 1 if "mmio_bad_magic" in m.faults else MMIO_MAGIC
-        ),
+        Mmio.MAGIC_VALUE: constant("MagicValue", 4, MMIO_MAGIC),
         Mmio.VERSION: constant("Version", 4, version),
         Mmio.DEVICE_ID: constant("DeviceID", 4, m.device_id),
         Mmio.VENDOR_ID: constant("VendorID", 4, QEMU_VENDOR_ID),

@@ -149,10 +149,21 @@ class Monitor:
 
 def _evidence(item: Event | dict[str, Any]) -> dict[str, Any]:
     if isinstance(item, Event):
-        data = {k: ([*v[:16], "..."] if isinstance(v, list) and len(v) > 16 else v)
-                for k, v in item.data.items()}
-        return {"seq": item.seq, "observer": item.observer, "kind": item.kind, **data}
-    return item
+        return {"seq": item.seq, "observer": item.observer, "kind": item.kind,
+                **{k: jsonable(v) for k, v in item.data.items()}}
+    return {k: jsonable(v) for k, v in item.items()}
+
+
+def jsonable(value: Any, limit: int = 16) -> Any:
+    """Evidence as results.json can carry it: long lists cut, bytes as (short) hex."""
+    if isinstance(value, bytes | bytearray):
+        return value[:32].hex() + ("..." if len(value) > 32 else "")
+    if isinstance(value, list | tuple):
+        items = [jsonable(v, limit) for v in value[:limit]]
+        return [*items, f"... {len(value) - limit} more"] if len(value) > limit else items
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, limit) for k, v in value.items()}
+    return value
 
 
 class NegotiationTracker:

@@ -75,6 +75,7 @@ class Kind:
     REQUEST_UNANSWERED = "request_unanswered"  # queue, role, head, waited (seconds)
     GUEST_DATA_CORRUPTED = "guest_data_corrupted"  # pfn, expected, found, when
     HINT_RELEASED_EARLY = "hint_released_early"  # pfns: hinted pages reused before DONE
+    ISR_READ = "isr_read"  # value, repeat (a second read right after the first)
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

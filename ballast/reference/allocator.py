@@ -10,7 +10,7 @@ bookkeeping only; writing page contents is the driver's job.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from enum import IntEnum
 
 
@@ -32,7 +32,8 @@ _RUNS = {state: re.compile(re.escape(bytes([state])) + b"+") for state in PageSt
 
 
 class PagePool:
-    """``count`` pages from ``first_pfn``, all FREE at first.
+    """``count`` pages from ``first_pfn``, all FREE at first.  Searches continue where the
+    previous one stopped, except that pages just freed are found first.
 
     ``needs_poison`` marks free pages that came back from the balloon while PAGE_POISON
     was negotiated: the guest fills them with ``poison_val`` when it reuses them."""
@@ -100,7 +101,7 @@ class PagePool:
                     return sorted(pieces, key=lambda r: r.start)
         return sorted(pieces, key=lambda r: r.start)
 
-    def move(self, runs: Iterable[range], old: PageState, new: PageState) -> int:
+    def move(self, runs: Sequence[range], old: PageState, new: PageState) -> int:
         """Move every page of ``runs`` from ``old`` to ``new``; returns the page count.
         A page not in ``old`` is a bookkeeping bug and raises ``ValueError``."""
         cells = self._state
@@ -117,6 +118,8 @@ class PagePool:
             moved += end - start
         self._counts[old] -= moved
         self._counts[new] += moved
+        if moved and new is PageState.FREE:  # freed pages are reused first (hot free list)
+            self._cursor[new] = min(self._index(run.start) for run in runs if run)
         return moved
 
     def take(
@@ -152,4 +155,3 @@ class PagePool:
         if not 0 <= index < self.size:
             raise ValueError(f"PFN {pfn:#x} is outside the pool")
         return index
-

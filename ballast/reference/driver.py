@@ -68,7 +68,10 @@ POLL_INTERVAL = 0.001
 _STATS_SLOT = PAGE_SIZE  # bytes reserved per stats buffer
 _CMD_SLOT = 8  # bytes reserved per hinting command buffer
 _UNOFFERED_CANDIDATES = (  # what fault accept_unoffered picks from: bits a driver knows
-    *range(6), F.VIRTIO_F_INDIRECT_DESC, F.VIRTIO_F_EVENT_IDX, F.VIRTIO_F_RING_RESET,
+    *range(6),
+    F.VIRTIO_F_INDIRECT_DESC,
+    F.VIRTIO_F_EVENT_IDX,
+    F.VIRTIO_F_RING_RESET,
     F.VIRTIO_F_IN_ORDER,
 )
 
@@ -94,8 +97,18 @@ class DriverTimeout(DriverError):
 def typical_stats() -> list[tuple[int, int]]:
     """The ten spec statistics in the order Linux 6.1 sends them, with the values of a
     lightly loaded 256 MiB guest."""
-    values = {0: 0, 1: 0, 2: 12, 3: 48_211, 4: 180 << 20, 5: 240 << 20, 6: 200 << 20,
-              7: 24 << 20, 8: 0, 9: 0}
+    values = {
+        0: 0,
+        1: 0,
+        2: 12,
+        3: 48_211,
+        4: 180 << 20,
+        5: 240 << 20,
+        6: 200 << 20,
+        7: 24 << 20,
+        8: 0,
+        9: 0,
+    }
     return [(tag, values[tag]) for tag in LINUX_STATS_ORDER]
 
 
@@ -142,8 +155,9 @@ class _Vq:
 
     def add(self, out: list[Buffer], in_: list[Buffer], request: Request) -> int:
         head = self.queue.add(out, in_, request)
-        self._driver.events.emit("driver", Kind.REQUEST_SUBMITTED, role=str(self.role),
-                                 head=head, request=request)
+        self._driver.events.emit(
+            "driver", Kind.REQUEST_SUBMITTED, role=str(self.role), head=head, request=request
+        )
         return head
 
     def kick(self) -> None:
@@ -155,9 +169,17 @@ class _Vq:
         live = self._driver.live
         emit = self._driver.events.emit
         for elem in done:
-            emit("driver", Kind.USED_BUFFER, queue=self.index, role=str(self.role),
-                 head=elem.head, len=elem.written_len, request=elem.token,
-                 before_driver_ok=not live, interrupts_enabled=True)
+            emit(
+                "driver",
+                Kind.USED_BUFFER,
+                queue=self.index,
+                role=str(self.role),
+                head=elem.head,
+                len=elem.written_len,
+                request=elem.token,
+                before_driver_ok=not live,
+                interrupts_enabled=True,
+            )
         return done
 
 
@@ -173,8 +195,15 @@ class BalloonDriver:
     """A virtio balloon driver for one device.  Call :meth:`init`, then drive it with
     :meth:`run_until_idle` (or :meth:`handle_interrupts`) and the guest-side hooks."""
 
-    def __init__(self, bus: Bus, transport: Transport, events: EventLog, policy: DriverPolicy,
-                 *, big_endian: bool = False) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        transport: Transport,
+        events: EventLog,
+        policy: DriverPolicy,
+        *,
+        big_endian: bool = False,
+    ) -> None:
         self.bus = bus
         self.transport = transport
         self.events = events
@@ -208,8 +237,11 @@ class BalloonDriver:
         written, accepted = self._choose_features(offered)
         if self._fault("config_write_before_features_ok"):
             t.config_write(b.ACTUAL, 4, 0)
-        held_back = written & mask(F.VIRTIO_F_RING_RESET) if self._fault(
-            "features_after_features_ok") else 0
+        held_back = (
+            written & mask(F.VIRTIO_F_RING_RESET)
+            if self._fault("features_after_features_ok")
+            else 0
+        )
         t.set_driver_features(written & ~held_back)
         if not t.legacy:
             self._confirm_features(written)
@@ -246,6 +278,7 @@ class BalloonDriver:
         self._stats_available = 0
         self._stats_buffers = 0
         self._oom_hold: int | None = None
+        self._unannounced = 0  # fault use_without_deflate: reused, never deflated
         self._reused_early: dict[int, tuple[bytes, str]] = {}  # pfn -> (data, when)
         self._trusted: dict[int, bytes] = {}  # fault trust_*: contents expected to survive
 
@@ -295,8 +328,9 @@ class BalloonDriver:
         self._set_status(Status.FEATURES_OK)
         status = self._read_status()
         kept = bool(status & Status.FEATURES_OK)
-        self.events.emit("driver", Kind.FEATURES_OK_READBACK, status=status, accepted=kept,
-                         features=written)
+        self.events.emit(
+            "driver", Kind.FEATURES_OK_READBACK, status=status, accepted=kept, features=written
+        )
         if not kept and not self._fault("ignore_features_ok_refusal"):
             raise self._fail(FeaturesRefused(f"FEATURES_OK refused for {written:#x}"))
 
@@ -310,8 +344,9 @@ class BalloonDriver:
         indices = b.queue_indices(self.policy.numbering, self.offered, self.negotiated)
         for role, index in indices.items():
             size = t.queue_max_size(index)
-            self.events.emit("driver", Kind.QUEUE_SIZE_SEEN, index=index, role=str(role),
-                             max_size=size)
+            self.events.emit(
+                "driver", Kind.QUEUE_SIZE_SEEN, index=index, role=str(role), max_size=size
+            )
             if not size:
                 raise self._fail(DriverError(f"{role} (queue {index}) does not exist"))
             if t.legacy:
@@ -323,9 +358,15 @@ class BalloonDriver:
             if role is Queue.REPORT and indirect:
                 nbytes = size * DESC_SIZE * min(REPORT_CAPACITY, size)
                 pool = (arena.alloc(nbytes), nbytes)
-            queue = DriverQueue(self._mem, size, ring, event_idx=self._has(F.VIRTIO_F_EVENT_IDX),
-                                indirect=indirect, big_endian=self._native_big_endian,
-                                indirect_pool=pool)
+            queue = DriverQueue(
+                self._mem,
+                size,
+                ring,
+                event_idx=self._has(F.VIRTIO_F_EVENT_IDX),
+                indirect=indirect,
+                big_endian=self._native_big_endian,
+                indirect_pool=pool,
+            )
             t.setup_queue(index, size, ring.desc, ring.avail, ring.used)
             t.enable_queue(index)
             self._vqs[role] = _Vq(index, role, queue, self)
@@ -372,15 +413,14 @@ class BalloonDriver:
         Returns whether anything changed (so a caller can loop until idle)."""
         if not self.live:
             return False
+        worked = self._reap_async()  # first: the interrupt read below then covers it
         self._ack_interrupts()
-        worked = False
         if self._config_pending:
             self._config_pending = False
             if self._read_status() & Status.DEVICE_NEEDS_RESET:
                 self.live = False
                 raise DeviceNeedsReset("the device set DEVICE_NEEDS_RESET")
-            worked = self._read_config()
-        worked = self._reap_async() or worked
+            worked = self._read_config() or worked
         worked = self.reconcile() or worked
         return self._hint_step() or worked
 
@@ -436,8 +476,9 @@ class BalloonDriver:
             else:
                 raise DriverError(f"config generation kept changing over {CONFIG_RETRIES} reads")
         for name, value in values.items():
-            self.events.emit("driver", Kind.CONFIG_SEEN, field=name, value=value,
-                             generation=generation)
+            self.events.emit(
+                "driver", Kind.CONFIG_SEEN, field=name, value=value, generation=generation
+            )
         num_pages = values["num_pages"]
         if self._native_big_endian and self._fault("legacy_config_native_endian"):
             num_pages = int.from_bytes(num_pages.to_bytes(4, "little"), "big")  # fault
@@ -453,7 +494,7 @@ class BalloonDriver:
         if self._fault("never_update_actual"):
             return  # fault: actual never follows the balloon
         t = self.transport
-        value = self.pool.count(PageState.IN_BALLOON)
+        value = self.pool.count(PageState.IN_BALLOON) + self._unannounced
         if t.legacy and self._fault("legacy_actual_bytewise"):
             for i, byte in enumerate(value.to_bytes(4, "little")):  # fault: 4 one-byte writes
                 t.config_write(b.ACTUAL + i, 1, byte)
@@ -472,8 +513,14 @@ class BalloonDriver:
                     return elem
             waited = time.monotonic() - start
             if waited >= self.policy.timeout:
-                self.events.emit("driver", Kind.REQUEST_UNANSWERED, queue=vq.index,
-                                 role=str(vq.role), head=head, waited=waited)
+                self.events.emit(
+                    "driver",
+                    Kind.REQUEST_UNANSWERED,
+                    queue=vq.index,
+                    role=str(vq.role),
+                    head=head,
+                    waited=waited,
+                )
                 raise DriverTimeout(f"{vq.role} request {head} unanswered after {waited:.3f} s")
             self.bus.poll(min(POLL_INTERVAL, self.policy.timeout - waited))
 
@@ -491,27 +538,26 @@ class BalloonDriver:
         done = 0
         inflate, deflate = self._vqs[Queue.INFLATE], self._vqs[Queue.DEFLATE]
         while done < n:
-            runs = self.pool.take(PageState.FREE, min(self.policy.batch, n - done),
-                                  PageState.IN_BALLOON)
+            runs = self.pool.take(
+                PageState.FREE, min(self.policy.batch, n - done), PageState.IN_BALLOON
+            )
             if not runs:
                 break
             pfns = list(chain.from_iterable(runs))
             if self._trusts_balloon():
                 self._capture(pfns)
             head = self._post_pfns(Queue.INFLATE, pfns)
+            inflate.kick()
             if self._fault("use_during_inflate"):
                 self._write_pattern(pfns[0])  # fault: page used before the inflate ack
-            early = None
-            if self._fault("deflate_before_inflate_ack"):
+            if self._fault("deflate_before_inflate_ack") and len(pfns) > 1:
                 early = self._post_pfns(Queue.DEFLATE, pfns[:1])  # fault: deflate unacked page
                 deflate.kick()
-            inflate.kick()
-            if early is not None:
                 self._wait(deflate, early)
+                self.pool.move([range(pfns[0], pfns[0] + 1)], PageState.IN_BALLOON, PageState.FREE)
+                done -= 1
             used = self._wait(inflate, head)
-            if used.written_len and self.transport.legacy and self._fault(
-                "legacy_trust_used_len"
-            ):
+            if used.written_len and self.transport.legacy and self._fault("legacy_trust_used_len"):
                 resent = self._post_pfns(Queue.INFLATE, pfns)  # fault: non-zero len = failure
                 inflate.kick()
                 self._wait(inflate, resent)
@@ -524,8 +570,7 @@ class BalloonDriver:
         done = 0
         deflate = self._vqs[Queue.DEFLATE]
         tell = self._has(F.VIRTIO_BALLOON_F_MUST_TELL_HOST)
-        reuse_early = (self._fault("use_before_deflate_ack") if tell
-                       else self.policy.early_deflate_reuse)
+        reuse_early = not tell and self.policy.early_deflate_reuse
         while done < n:
             runs = self.pool.find(PageState.IN_BALLOON, min(self.policy.batch, n - done))
             if not runs:
@@ -534,15 +579,16 @@ class BalloonDriver:
             done += len(pfns)
             first = [range(pfns[0], pfns[0] + 1)]
             if self._fault("use_without_deflate"):
-                self.pool.move(runs, PageState.IN_BALLOON, PageState.FREE)
-                self.pool.move(first, PageState.FREE, PageState.IN_USE)
-                self._use(first)  # fault: reused without telling the device
-                self._write_actual()
+                self.pool.move(runs, PageState.IN_BALLOON, PageState.IN_USE)
+                self._use(runs)  # fault: reused without a deflate request
+                self._unannounced += len(pfns)  # still in the balloon as the device sees it
                 continue
             head = self._post_pfns(Queue.DEFLATE, pfns)
-            if reuse_early:  # fault use_before_deflate_ack when MUST_TELL_HOST is negotiated
+            if reuse_early:
                 self._reuse_before_ack(pfns[0])
             deflate.kick()
+            if tell and self._fault("use_before_deflate_ack"):
+                self._write_pattern(pfns[0])  # fault: used before the deflate ack
             self._wait(deflate, head)
             self._check_trusted(pfns, "balloon-content")
             self.pool.move(runs, PageState.IN_BALLOON, PageState.FREE)
@@ -556,8 +602,9 @@ class BalloonDriver:
         return done
 
     def _reuse_before_ack(self, pfn: int) -> None:
-        """Use a page whose deflate request is not yet acknowledged (poisoned first when
-        PAGE_POISON asks for it); its data is checked once the device acknowledges."""
+        """Without MUST_TELL_HOST (policy ``early_deflate_reuse``): use a page of a deflate
+        request before notifying the device (poisoned first when PAGE_POISON asks for it);
+        its data is checked once the device acknowledges."""
         if self._has(F.VIRTIO_BALLOON_F_PAGE_POISON):
             self._mem.write(pfn << b.PFN_SHIFT, poison_page(self.policy.poison_val))
         self._write_pattern(pfn)
@@ -674,8 +721,9 @@ class BalloonDriver:
 
     def _send_cmd(self, value: int) -> None:
         vq = self._vqs[Queue.HINT]
-        encoded = b.encode_u32(value, self._native_big_endian and not self._fault(
-            "legacy_cmd_id_little_endian"))  # fault: little-endian on a big-endian guest
+        encoded = b.encode_u32(
+            value, self._native_big_endian and not self._fault("legacy_cmd_id_little_endian")
+        )  # fault: little-endian on a big-endian guest
         if self._fault("hint_cmd_buffer_8_bytes"):
             encoded += bytes(4)  # fault: 8-byte command buffer
         addr = self._buffers["cmd"] + _CMD_SLOT * self._cmd_slot
@@ -722,8 +770,11 @@ class BalloonDriver:
         if self._fault("trust_hinted_page_content"):
             self._capture(pfns)
         for run in runs:
-            vq.add([], [(run.start << b.PFN_SHIFT, len(run) * PAGE_SIZE)],
-                   {"cmd_id": rnd.cmd_id, "pfns": list(run)})
+            vq.add(
+                [],
+                [(run.start << b.PFN_SHIFT, len(run) * PAGE_SIZE)],
+                {"cmd_id": rnd.cmd_id, "pfns": list(run)},
+            )
         self._hint_in_flight.update(pfns)
         return True
 
@@ -785,9 +836,9 @@ class BalloonDriver:
         ranges = [(run.start << b.PFN_SHIFT, len(run) * PAGE_SIZE) for run in group]
         request = {"ranges": ranges, "poison_val": self.policy.poison_val if poison else 0}
         head = vq.add([], ranges, request)
+        vq.kick()
         if self._fault("report_use_before_ack"):
             self._write_pattern(pfns[0])  # fault: used before the ack
-        vq.kick()
         self._wait(vq, head)
         if not poison and self._fault("report_trust_content"):
             for run in group:
@@ -831,8 +882,14 @@ class BalloonDriver:
     def _compare(self, pfn: int, expected: bytes, when: str) -> None:
         found = self._mem.read(pfn << b.PFN_SHIFT, len(expected))
         if found != expected:
-            self.events.emit("driver", Kind.GUEST_DATA_CORRUPTED, pfn=pfn, expected=expected,
-                             found=found, when=when)
+            self.events.emit(
+                "driver",
+                Kind.GUEST_DATA_CORRUPTED,
+                pfn=pfn,
+                expected=expected,
+                found=found,
+                when=when,
+            )
 
     # -- small helpers ------------------------------------------------------------------
 
@@ -864,8 +921,10 @@ def _report_groups(runs: list[range], capacity: int, split_touching: bool) -> li
     groups: list[list[range]] = []
     for run in runs:
         group = groups[-1] if groups else None
-        if group is None or len(group) == capacity or (
-            split_touching and group[-1].stop == run.start
+        if (
+            group is None
+            or len(group) == capacity
+            or (split_touching and group[-1].stop == run.start)
         ):
             groups.append([run])
         else:

@@ -180,8 +180,6 @@ _FAULTS = [
           "sends no used buffer notification although flags is 0"),
     Fault("isr_sticky", "device", "pci.device.isr.05",
           "does not clear ISR status when the driver reads it"),
-    Fault("mmio_bad_magic", "device", "mmio.device.registers.01",
-          "returns a wrong MagicValue"),
 ]
 
 FAULTS: dict[tuple[str, str], Fault] = {(f.side, f.name): f for f in _FAULTS}

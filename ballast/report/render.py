@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ballast.errors import UsageError
 from ballast.report.junit import render_junit
 from ballast.report.page import render_page
 from ballast.report.schema import validate
@@ -21,7 +22,6 @@ def render(
     profiles for the page's filters."""
     validate(results)
     catalogue = catalogue or load_catalogue()
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = {
         "index.html": render_page(results, catalogue),
         "summary.md": render_summary(results),
@@ -31,9 +31,15 @@ def render(
     paths = {}
     for name, content in written.items():
         path = out_dir / name
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
+        write(path, content.encode("utf-8") if isinstance(content, str) else content)
         paths[name] = path
     return paths
+
+
+def write(path: Path, content: bytes) -> None:
+    """Write a report file; an unwritable destination is bad input, not a crash."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None

@@ -48,6 +48,13 @@ def _path(parts: Any) -> str:
 
 def load_results(path: Path) -> dict[str, Any]:
     """Parse and validate one results file."""
+    results = read_json(path)
+    validate(results, str(path))
+    return results
+
+
+def read_json(path: Path) -> Any:
+    """Parse a results file without validating it (for callers that validate anyway)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -55,17 +62,9 @@ def load_results(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise UsageError(f"cannot read results file {path}: {exc.strerror}") from None
     try:
-        results = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
-    validate(results, str(path))
-    return results
 
-
-def write_results(results: dict[str, Any], path: Path) -> None:
-    """Write results.json the way the plugin does (validated first: never write a bad one)."""
-    validate(results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")

@@ -6,10 +6,10 @@
   const started = performance.now();
   const timing = (window.ballastTiming = { initMs: 0, filterMs: 0, rows: 0, shown: 0 });
   const form = document.getElementById("filters");
-  const body = document.querySelector("#clauses tbody");
+  const body = document.querySelector("#clauses .rows");
   const shown = document.getElementById("shown");
   const split = (value) => (value ? value.split(" ") : []);
-  const rows = Array.from(body.rows, (el) => ({
+  const rows = Array.from(body.children, (el) => ({
     el,
     role: el.dataset.role,
     level: el.dataset.level,
@@ -17,9 +17,11 @@
     features: split(el.dataset.f),
     profiles: split(el.dataset.p),
     tokens: new Set(split(el.dataset.v)),
-    text: (el.id.slice(2) + " " + el.cells[1].textContent).toLowerCase(),
+    text: (el.id.slice(2) + " " + el.children[1].textContent).toLowerCase(),
   }));
   timing.rows = rows.length;
+  // The matrix header sticks below the sticky filter bar: one layout read, at start-up.
+  document.documentElement.style.setProperty("--filters", form.offsetHeight + "px");
 
   function apply() {
     const start = performance.now();

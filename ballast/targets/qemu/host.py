@@ -70,8 +70,17 @@ _POLL = 0.0005
 class QemuHost:
     """Host-side control of one QEMU balloon device (see the module docstring)."""
 
-    def __init__(self, qmp: QmpClient, events: EventLog, guard: PeerGuard, *, ram_bytes: int,
-                 balloon_path: str, virtio_path: str, read_cmd_id: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        qmp: QmpClient,
+        events: EventLog,
+        guard: PeerGuard,
+        *,
+        ram_bytes: int,
+        balloon_path: str,
+        virtio_path: str,
+        read_cmd_id: Callable[[], int],
+    ) -> None:
         """``balloon_path`` is the ``-device``'s QOM path (``guest-stats`` lives there),
         ``virtio_path`` the virtio device's (for queue status); ``read_cmd_id`` reads
         ``free_page_hint_cmd_id`` from the device's config space."""
@@ -139,13 +148,18 @@ class QemuHost:
         return stats
 
     def _stats_held(self) -> bool:
-        status = self._command("x-query-virtio-queue-status", path=self.virtio_path,
-                               queue=STATS_QUEUE)
+        status = self._command(
+            "x-query-virtio-queue-status", path=self.virtio_path, queue=STATS_QUEUE
+        )
         return bool(status["inuse"])
 
     def _set_polling(self, seconds: int) -> None:
-        self._command("qom-set", path=self.balloon_path,
-                      property="guest-stats-polling-interval", value=seconds)
+        self._command(
+            "qom-set",
+            path=self.balloon_path,
+            property="guest-stats-polling-interval",
+            value=seconds,
+        )
 
     # -- free page hinting --------------------------------------------------------------
 

@@ -54,7 +54,10 @@ def check_machine(bus: str, machine: str) -> None:
 
 
 def device_line(
-    transport: str, props: QemuProperties, *, pci_machine: str = "q35",
+    transport: str,
+    props: QemuProperties,
+    *,
+    pci_machine: str = "q35",
     mmio_machine: str = "microvm",
 ) -> DeviceLine:
     """The machine, ``-device`` value and extra arguments for ``transport`` (a name in
@@ -63,8 +66,10 @@ def device_line(
     options = ",".join(props.device_options())
     if spec.bus == "pci":
         check_machine("pci", pci_machine)
-        device = (f"virtio-balloon-pci,id={BALLOON_ID},addr={PCI_SLOT:#x},"
-                  f"{_PCI_MODES[str(spec.mode)]},{options}")
+        device = (
+            f"virtio-balloon-pci,id={BALLOON_ID},addr={PCI_SLOT:#x},"
+            f"{_PCI_MODES[str(spec.mode)]},{options}"
+        )
         return DeviceLine(pci_machine, device, tuple(props.extra_args()))
     check_machine("mmio", mmio_machine)
     legacy = _MMIO_LEGACY[int(spec.mode)]

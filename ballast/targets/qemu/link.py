@@ -17,14 +17,14 @@ reads what the *device* side observed (status writes, buffers made available, pa
 accesses), and QEMU reports none of that over qtest; fed only the host's and the
 driver's own events it would judge the reference driver without evidence.  There is no
 page-access watch either (qtest sees only what the harness itself does), so monitors get
-``watch=None``; their end-of-test memory reads go through qtest.
+``watch=None``; they read guest RAM through QEMU's memfd (see ``ram``).
 """
 
 from __future__ import annotations
 
 import time
 
-from ballast.errors import NotSupported, PeerCrashed, PeerTimeout
+from ballast.errors import NotSupported
 from ballast.link import TRANSPORTS, LinkConfig
 from ballast.monitors import ALL_MONITORS
 from ballast.monitors.base import Monitor, MonitorContext, NegotiationTracker
@@ -40,6 +40,7 @@ from ballast.targets.qemu.lines import BALLOON_ID, PCI_SLOT, device_line
 from ballast.targets.qemu.machines import microvm_irq_route, q35_intx_route
 from ballast.targets.qemu.process import QemuProcess
 from ballast.targets.qemu.properties import QemuProperties
+from ballast.targets.qemu.ram import SharedRam, ram_args
 from ballast.targets.qemu.settings import QemuSettings
 from ballast.virtio.transport import Transport, open_transport
 from ballast.virtio.transport.mmio import MMIO_STRIDE, QEMU_MICROVM_BASE, MmioTransport, probe
@@ -56,8 +57,12 @@ class QemuLink:
     took, in seconds.  ``close()`` always ends QEMU.
     """
 
-    def __init__(self, config: LinkConfig, catalogue: Catalogue | None = None,
-                 settings: QemuSettings | None = None) -> None:
+    def __init__(
+        self,
+        config: LinkConfig,
+        catalogue: Catalogue | None = None,
+        settings: QemuSettings | None = None,
+    ) -> None:
         settings = settings or QemuSettings()
         if config.big_endian:
             raise NotSupported(
@@ -68,18 +73,27 @@ class QemuLink:
             raise ValueError(f"QEMU has no seeded-bug variants: {sorted(config.device.faults)}")
         _check_memory(config)
         self.config = config
-        self.spec = spec = TRANSPORTS[config.transport]
-        line = device_line(config.transport, QemuProperties.from_features(config.device.features),
-                           pci_machine=settings.pci_machine, mmio_machine=settings.mmio_machine)
+        self.spec = TRANSPORTS[config.transport]
+        line = device_line(
+            config.transport,
+            QemuProperties.from_features(config.device.features),
+            pci_machine=settings.pci_machine,
+            mmio_machine=settings.mmio_machine,
+        )
         self.timings: dict[str, float] = {}
+        machine, ram_extra = ram_args(line.machine, config.memory_size)
         began = time.perf_counter()
         self.process = QemuProcess(
-            machine=line.machine, memory_mib=config.memory_size // MiB, devices=[line.device],
-            extra_args=[*line.extra_args, *settings.extra_args], binary=settings.binary,
+            machine=machine,
+            memory_mib=config.memory_size // MiB,
+            devices=[line.device],
+            extra_args=[*ram_extra, *line.extra_args, *settings.extra_args],
+            binary=settings.binary,
         )
         self.timings["start"] = time.perf_counter() - began
         self.artifacts: dict[str, str] = {"qemu-command-line": self.process.command_line}
         self._closed = False
+        self.ram: SharedRam | None = None
         began = time.perf_counter()
         try:
             self._wire(config, catalogue or load_catalogue())
@@ -91,19 +105,29 @@ class QemuLink:
     def _wire(self, config: LinkConfig, catalogue: Catalogue) -> None:
         """Everything after QEMU is up: bus, transport, monitors, host, driver."""
         self.guard = PeerGuard(self.process, self.artifacts)
+        self.ram = SharedRam(self.process.pid, config.memory_size)
         self.events = EventLog()
         self.machine = GuardedBus(QtestBus(self.process.qtest), self.guard)
         self.transport = self.guard.call(self._open_transport)
-        self.ctx = MonitorContext(catalogue, self.events, watch=None, unwatch=None,
-                                  read_memory=self._read_memory,
-                                  interpretations=config.interpretations)
+        self.ctx = MonitorContext(
+            catalogue,
+            self.events,
+            watch=None,
+            unwatch=None,
+            read_memory=self.ram.read,
+            interpretations=config.interpretations,
+        )
         self._tracker = NegotiationTracker(self.ctx)
         self.monitors: list[Monitor] = [m(self.ctx) for m in ALL_MONITORS if m.judges == "device"]
         self.events.subscribe(self._dispatch)
         virtio_path = self.guard.call(self.process.qmp.command, "x-query-virtio")[0]["path"]
         self.device = QemuHost(
-            self.process.qmp, self.events, self.guard, ram_bytes=config.memory_size,
-            balloon_path=f"/machine/peripheral/{BALLOON_ID}", virtio_path=virtio_path,
+            self.process.qmp,
+            self.events,
+            self.guard,
+            ram_bytes=config.memory_size,
+            balloon_path=f"/machine/peripheral/{BALLOON_ID}",
+            virtio_path=virtio_path,
             read_cmd_id=lambda: self.transport.config_read(b.FREE_PAGE_HINT_CMD_ID, 4),
         )
         self.driver = BalloonDriver(self.machine, self.transport, self.events, config.driver)
@@ -125,10 +149,6 @@ class QemuLink:
         qtest.irq_intercept_in(route.controller)
         return MmioTransport(self.machine, info.base, info.version, route.line)
 
-    def _read_memory(self, addr: int, size: int) -> bytes:
-        """The monitors' backdoor: guest RAM over qtest (base64 for any size)."""
-        return self.guard.call(self.process.qtest.b64read, addr, size)
-
     def _dispatch(self, event: Event) -> None:
         self._tracker.feed(event)
         for monitor in self.monitors:
@@ -137,17 +157,10 @@ class QemuLink:
     # -- results --------------------------------------------------------------------------
 
     def findings(self) -> list[Finding]:
-        """Finish every monitor and collect what each found.  A monitor whose final memory
-        reads fail because QEMU hung or died is left unfinished (named in the artifact
-        ``findings-incomplete``): the test already has its TIMEOUT or CRASH."""
-        incomplete = []
+        """Finish every monitor and collect what each found.  Monitors read guest RAM
+        through the memfd, which outlives QEMU, so this works after a crash or a hang."""
         for monitor in self.monitors:
-            try:
-                monitor.finish()
-            except (PeerTimeout, PeerCrashed):
-                incomplete.append(type(monitor).__name__)
-        if incomplete:
-            self.artifacts["findings-incomplete"] = ", ".join(incomplete)
+            monitor.finish()
         self.guard.record()
         return [finding for monitor in self.monitors for finding in monitor.findings()]
 
@@ -159,6 +172,8 @@ class QemuLink:
         self._closed = True
         began = time.perf_counter()
         self.process.close()
+        if self.ram is not None:
+            self.ram.close()
         self.timings["close"] = time.perf_counter() - began
         guard = getattr(self, "guard", None)
         if guard is not None:

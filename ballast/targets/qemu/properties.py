@@ -57,9 +57,9 @@ class QemuProperties:
         for feature in ALWAYS_OFFERED:
             if not has(features, feature):
                 raise NotSupported(f"QEMU always offers {feature.name}: it cannot be withheld")
-        return cls(**{
-            _field(name): has(features, feature) for feature, name in PROPERTY_OF.items()
-        })
+        return cls(
+            **{_field(name): has(features, feature) for feature, name in PROPERTY_OF.items()}
+        )
 
     def device_options(self) -> list[str]:
         """``name=on|off`` for every property, plus the iothread link hinting needs."""
@@ -79,4 +79,3 @@ class QemuProperties:
 def _field(prop: str) -> str:
     """The dataclass field of a QEMU property name (``free-page-hint`` → ``free_page_hint``)."""
     return prop.replace("-", "_")
-

@@ -39,16 +39,35 @@ class QemuSettings:
 def qemu_options(parser: pytest.Parser) -> None:
     """Add the QEMU target's command-line options."""
     group = parser.getgroup("ballast-qemu", "ballast: QEMU as the device under test")
-    group.addoption("--qemu-binary", dest="ballast_qemu_binary", metavar="PATH",
-                    help="QEMU to run (default: $BALLAST_QEMU, else qemu-system-x86_64 on PATH)")
-    group.addoption("--qemu-arg", dest="ballast_qemu_args", action="append", default=[],
-                    metavar="ARGS",
-                    help="extra QEMU arguments, split like a shell does (repeatable), e.g. "
-                         "--qemu-arg='-trace virtio_balloon_*'")
-    group.addoption("--qemu-pci-machine", dest="ballast_qemu_pci_machine", default="q35",
-                    metavar="MACHINE", help="-machine for PCI transports (default: q35)")
-    group.addoption("--qemu-mmio-machine", dest="ballast_qemu_mmio_machine", default="microvm",
-                    metavar="MACHINE", help="-machine for MMIO transports (default: microvm)")
+    group.addoption(
+        "--qemu-binary",
+        dest="ballast_qemu_binary",
+        metavar="PATH",
+        help="QEMU to run (default: $BALLAST_QEMU, else qemu-system-x86_64 on PATH)",
+    )
+    group.addoption(
+        "--qemu-arg",
+        dest="ballast_qemu_args",
+        action="append",
+        default=[],
+        metavar="ARGS",
+        help="extra QEMU arguments, split like a shell does (repeatable), e.g. "
+        "--qemu-arg='-trace virtio_balloon_*'",
+    )
+    group.addoption(
+        "--qemu-pci-machine",
+        dest="ballast_qemu_pci_machine",
+        default="q35",
+        metavar="MACHINE",
+        help="-machine for PCI transports (default: q35)",
+    )
+    group.addoption(
+        "--qemu-mmio-machine",
+        dest="ballast_qemu_mmio_machine",
+        default="microvm",
+        metavar="MACHINE",
+        help="-machine for MMIO transports (default: microvm)",
+    )
 
 
 def settings_from_options(option: Any) -> QemuSettings:

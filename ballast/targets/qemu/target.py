@@ -18,8 +18,10 @@ from ballast.targets.qemu.link import QemuLink
 from ballast.targets.qemu.process import BINARY_ENV, find_qemu, qemu_version
 from ballast.targets.qemu.settings import QemuSettings
 
-MISSING = ("no QEMU binary: install qemu-system-x86 (apt-get install qemu-system-x86) or set "
-           f"{BINARY_ENV} / --qemu-binary")
+MISSING = (
+    "no QEMU binary: install qemu-system-x86 (apt-get install qemu-system-x86) or set "
+    f"{BINARY_ENV} / --qemu-binary"
+)
 
 
 class QemuTarget:

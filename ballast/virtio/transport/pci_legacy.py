@@ -74,5 +74,9 @@ class PciLegacyTransport(BaseTransport):
     def notify(self, index: int) -> None:
         self._header.write(Legacy.QUEUE_NOTIFY, 2, index)
 
+    def read_isr(self) -> int:
+        """One read of ISR status (which clears it on a conforming device)."""
+        return self._header.read(Legacy.ISR_STATUS, 1)
+
     def ack_interrupt(self) -> set[str]:
-        return interrupt_reasons(self._header.read(Legacy.ISR_STATUS, 1))
+        return interrupt_reasons(self.read_isr())

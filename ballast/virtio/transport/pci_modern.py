@@ -107,5 +107,9 @@ class PciModernTransport(BaseTransport):
             offset = self._notify_offset()
         self._notify.write(offset, 2, index)
 
+    def read_isr(self) -> int:
+        """One read of ISR status (which clears it on a conforming device)."""
+        return self._isr.read(0, 1)
+
     def ack_interrupt(self) -> set[str]:
-        return interrupt_reasons(self._isr.read(0, 1))
+        return interrupt_reasons(self.read_isr())
