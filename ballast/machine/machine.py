@@ -14,6 +14,7 @@ dropped.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from ballast.machine.mmio import MMIO_BLOCK_SIZE, MmioVersion, VirtioMmioDevice
 from ballast.machine.pci import PCI_MODES, PciHostBridge, PciMode, VirtioPciDevice, q35_host_bridge
@@ -71,7 +72,12 @@ class InProcessMachine:
         self.endian: Endian = endian
         self.events = EventLog() if events is None else events
         self.defer_notifications = False
+        self.hold_completions = False
+        """While set, devices see requests at once but their used-ring updates (the
+        acknowledgements) wait for :meth:`poll`: the window in which a driver must not
+        touch what it handed over."""
         self._pending: deque[tuple[VirtioDeviceModel, int]] = deque()
+        self._completions: deque[Callable[[], None]] = deque()
         self._mmio = AddressMap()
         self._io = AddressMap()
         self._lines: dict[int, IrqLine] = {}
@@ -123,7 +129,14 @@ class InProcessMachine:
             modern_capable=modern_capable,
             endian=self.endian,
             deliver=self._deliver,
+            complete=self._complete,
         )
+
+    def _complete(self, completion: Callable[[], None]) -> None:
+        if self.hold_completions:
+            self._completions.append(completion)
+        else:
+            completion()
 
     def _deliver(self, model: VirtioDeviceModel, index: int) -> None:
         if self.defer_notifications:
@@ -186,12 +199,16 @@ class InProcessMachine:
         return irq is not None and irq.level
 
     def poll(self, timeout: float = 0.0) -> None:
-        """Run the notifications held back by ``defer_notifications`` (in order).  The
-        machine has nothing else asynchronous, so ``timeout`` is never waited for."""
-        pending = self._pending
-        while pending:
-            model, index = pending.popleft()
-            model.backend.queue_notify(index)
+        """Run the notifications held back by ``defer_notifications``, then the held
+        completions (in order).  The machine has nothing else asynchronous, so ``timeout``
+        is never waited for."""
+        pending, completions = self._pending, self._completions
+        while pending or completions:
+            while pending:
+                model, index = pending.popleft()
+                model.backend.queue_notify(index)
+            while completions:
+                completions.popleft()()
 
     @property
     def pending_notifications(self) -> int:

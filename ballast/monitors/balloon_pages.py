@@ -128,7 +128,7 @@ class DriverHintingMonitor(Monitor):
         if self._driver_knows_stopped:
             self.exercised("balloon.driver.hinting.05")
         if self._rounds_after_done and self._previous_round:
-            if self._this_round and not self._this_round & self._previous_round:
+            if not self._this_round & self._previous_round:
                 self.violation("balloon.driver.hinting.10",
                                "no page hinted before DONE came back for the next round: the "
                                "driver kept them", self._start)

@@ -41,6 +41,7 @@ class DriverInitMonitor(Monitor):
             self.offered[event["select"]] = event["value"]
 
     def on_status_written(self, event: Event) -> None:
+        self.legacy = event.data.get("legacy", self.legacy)
         value, previous = event["value"], event["previous"] & ~NEEDS_RESET
         if value == 0:
             self.status = 0
@@ -193,7 +194,7 @@ class MmioDriverAccessMonitor(Monitor):
     clauses = ("mmio.driver.registers.04",)
 
     def on_register_misuse(self, event: Event) -> None:
-        if event["block"] == "mmio":
+        if event["block"].startswith("mmio"):
             self.violation("mmio.driver.registers.04",
                            f"{event['register']}: {event['problem']}", event)
 

@@ -33,7 +33,7 @@ class Kind:
     """The closed set of event kinds (the ``data`` keys each carries are listed)."""
 
     # observed by the device side (what the driver did)
-    STATUS_WRITTEN = "status_written"  # value, previous
+    STATUS_WRITTEN = "status_written"  # value, previous, legacy (the interface in use)
     DEVICE_RESET = "device_reset"  # cause: "driver" | "host"
     FEATURES_READ = "features_read"  # select, value
     DRIVER_FEATURES_WRITTEN = "driver_features_written"  # select, value

@@ -265,11 +265,16 @@ class BalloonDevice:
 
     def _use(self, index: int, queue: DeviceQueue, chain: Chain, written: int,
              role: Queue) -> None:
-        queue.push(chain.head, written)
-        self.events.emit("device", Kind.BUFFER_USED, queue=index, role=str(role),
-                         head=chain.head, written=written)
-        if queue.needs_interrupt() and not self._fault("skip_used_interrupt"):
-            self.model.raise_vring_interrupt(index)
+        """Acknowledge a buffer (now, or when the machine releases held completions)."""
+
+        def complete() -> None:
+            queue.push(chain.head, written)
+            self.events.emit("device", Kind.BUFFER_USED, queue=index, role=str(role),
+                             head=chain.head, written=written)
+            if queue.needs_interrupt() and not self._fault("skip_used_interrupt"):
+                self.model.raise_vring_interrupt(index)
+
+        self.model.complete(complete)
 
     def _read_out(self, chain: Chain) -> bytes:
         return b"".join(self.host_mem.read(addr, length) for addr, length in chain.out)

@@ -104,6 +104,10 @@ def _deliver_now(model: VirtioDeviceModel, index: int) -> None:
     model.backend.queue_notify(index)
 
 
+def _complete_now(completion: Callable[[], None]) -> None:
+    completion()
+
+
 class VirtioDeviceModel:
     """Transport-independent state of one virtio device and the device's side of the
     status/feature/queue protocol.
@@ -122,6 +126,7 @@ class VirtioDeviceModel:
         modern_capable: bool,
         endian: Endian = "little",
         deliver: Callable[[VirtioDeviceModel, int], None] = _deliver_now,
+        complete: Callable[[Callable[[], None]], None] = _complete_now,
     ) -> None:
         if not (legacy_capable or modern_capable):
             raise ValueError("a device needs a legacy or a modern interface")
@@ -132,6 +137,8 @@ class VirtioDeviceModel:
         self.endian: Endian = endian
         """Guest byte order; legacy links carry most device config in it."""
         self._deliver = deliver
+        self.complete = complete
+        """Runs a backend's completion (used-ring update + interrupt), maybe later."""
         self._irq: InterruptLine | None = None
         self._legacy_link = not modern_capable
         self.device_id = backend.device_id
@@ -181,7 +188,8 @@ class VirtioDeviceModel:
     def write_status(self, value: int) -> None:
         """The driver wrote ``device status``: 0 resets; FEATURES_OK is decided here."""
         previous = self.status
-        self.events.emit("device", Kind.STATUS_WRITTEN, value=value, previous=previous)
+        self.events.emit("device", Kind.STATUS_WRITTEN, value=value, previous=previous,
+                         legacy=self._legacy_link)
         if value == 0:
             self.reset("driver")
             return

@@ -21,7 +21,7 @@ def test_updates_actual_after_changing_the_balloon(balloon):
 @pytest.mark.clause("balloon.driver.operation.09")
 def test_leaves_pages_alone_until_the_inflate_ack(balloon):
     h = s.start(balloon())
-    h.machine.defer_notifications = True
+    h.machine.hold_completions = True
     s.target(h, 600)
     s.use_all_free(h)
 
@@ -29,7 +29,7 @@ def test_leaves_pages_alone_until_the_inflate_ack(balloon):
 @pytest.mark.clause("balloon.driver.operation.10")
 def test_deflates_only_acknowledged_pages(balloon):
     h = s.start(balloon())
-    h.machine.defer_notifications = True
+    h.machine.hold_completions = True
     s.target(h, 512)
     s.target(h, 0)
 
@@ -45,7 +45,7 @@ def test_tells_the_device_before_reusing_ballooned_pages(balloon):
 def test_waits_for_the_deflate_ack_with_must_tell_host(balloon):
     h = s.start(balloon())
     s.target(h, 512)
-    h.machine.defer_notifications = True
+    h.machine.hold_completions = True
     s.target(h, 0)
     s.use_all_free(h)
 

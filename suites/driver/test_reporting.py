@@ -25,7 +25,7 @@ def test_poisons_pages_before_reporting_them(balloon):
 @pytest.mark.clause("balloon.driver.reporting.03")
 def test_leaves_reported_pages_alone_until_the_ack(balloon):
     h = s.start(balloon())
-    h.machine.defer_notifications = True
+    h.machine.hold_completions = True
     h.driver.report_free_pages(1024)
     s.settle(h)
     s.use_all_free(h)

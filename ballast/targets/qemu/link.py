@@ -116,6 +116,7 @@ class QemuLink:
             unwatch=None,
             read_memory=self.ram.read,
             interpretations=config.interpretations,
+            transport=self.spec.bus,
         )
         self._tracker = NegotiationTracker(self.ctx)
         self.monitors: list[Monitor] = [m(self.ctx) for m in ALL_MONITORS if m.judges == "device"]
