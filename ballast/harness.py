@@ -75,22 +75,38 @@ class Harness:
         self.link.close()
 
 
-def build(subject: str, param: LinkParam, device: Choice, driver: Choice,
-          catalogue: Catalogue, interpretations: dict[str, str],
-          device_overrides: dict[str, Any] | None = None,
-          driver_overrides: dict[str, Any] | None = None,
-          memory_size: int = 16 << 20) -> Harness:
+def build(
+    subject: str,
+    param: LinkParam,
+    device: Choice,
+    driver: Choice,
+    catalogue: Catalogue,
+    interpretations: dict[str, str],
+    device_overrides: dict[str, Any] | None = None,
+    driver_overrides: dict[str, Any] | None = None,
+    memory_size: int = 16 << 20,
+) -> Harness:
     """A harness whose subject side carries the chosen variant, the other side clean."""
-    device_faults = frozenset([device.variant]) if subject == "device" and device.variant else (
-        frozenset())
-    driver_faults = frozenset([driver.variant]) if subject == "driver" and driver.variant else (
-        frozenset())
-    options = dataclasses.replace(DeviceOptions(), **(device_overrides or {}),
-                                  faults=device_faults)
-    policy = dataclasses.replace(DriverPolicy(), memory_layout=MemoryLayout.for_ram(memory_size),
-                                 **(driver_overrides or {}), faults=driver_faults)
-    config = LinkConfig(transport=param.transport, big_endian=param.big_endian,
-                        memory_size=memory_size, device=options, driver=policy,
-                        interpretations=interpretations)
+    device_faults = (
+        frozenset([device.variant]) if subject == "device" and device.variant else (frozenset())
+    )
+    driver_faults = (
+        frozenset([driver.variant]) if subject == "driver" and driver.variant else (frozenset())
+    )
+    options = dataclasses.replace(DeviceOptions(), **(device_overrides or {}), faults=device_faults)
+    policy = dataclasses.replace(
+        DriverPolicy(),
+        memory_layout=MemoryLayout.for_ram(memory_size),
+        **(driver_overrides or {}),
+        faults=driver_faults,
+    )
+    config = LinkConfig(
+        transport=param.transport,
+        big_endian=param.big_endian,
+        memory_size=memory_size,
+        device=options,
+        driver=policy,
+        interpretations=interpretations,
+    )
     target = (device if subject == "device" else driver).target
     return Harness(target.open_link(subject, config, catalogue), subject)

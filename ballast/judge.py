@@ -25,8 +25,12 @@ class Judgement:
     findings: list[Finding] = field(default_factory=list)
 
 
-def judge(tagged: list[str], findings: list[Finding],
-          error: BaseException | None = None, provoked: tuple[str, ...] = ()) -> Judgement:
+def judge(
+    tagged: list[str],
+    findings: list[Finding],
+    error: BaseException | None = None,
+    provoked: tuple[str, ...] = (),
+) -> Judgement:
     """``provoked`` clauses are ones the test's own scenario breaks on purpose (a driver
     told to decline MUST_TELL_HOST, say): their findings say nothing about the subject."""
     findings = [f for f in findings if f.clause not in provoked]

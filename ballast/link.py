@@ -94,20 +94,30 @@ class Link:
             self.machine.attach_pci(self.device, spec.mode)  # type: ignore[arg-type]
             self.transport = open_transport(self.machine, spec.driver_kind)
         else:
-            self.machine.attach_mmio(self.device, MMIO_BASE, spec.mode,  # type: ignore[arg-type]
-                                     MMIO_IRQ)
-            self.transport = open_transport(self.machine, "mmio", base=MMIO_BASE, count=1,
-                                            irq_line=MMIO_IRQ)
+            self.machine.attach_mmio(
+                self.device,
+                MMIO_BASE,
+                spec.mode,  # type: ignore[arg-type]
+                MMIO_IRQ,
+            )
+            self.transport = open_transport(
+                self.machine, "mmio", base=MMIO_BASE, count=1, irq_line=MMIO_IRQ
+            )
         self.ctx = MonitorContext(
-            catalogue or load_catalogue(), self.events,
-            watch=self._watch, unwatch=self._unwatch, read_memory=self._backdoor_read,
-            interpretations=config.interpretations, transport=spec.bus,
+            catalogue or load_catalogue(),
+            self.events,
+            watch=self._watch,
+            unwatch=self._unwatch,
+            read_memory=self._backdoor_read,
+            interpretations=config.interpretations,
+            transport=spec.bus,
         )
         self._tracker = NegotiationTracker(self.ctx)
         self.monitors: list[Monitor] = [m(self.ctx) for m in ALL_MONITORS]
         self.events.subscribe(self._dispatch)
-        self.driver = BalloonDriver(self.machine, self.transport, self.events, config.driver,
-                                    big_endian=config.big_endian)
+        self.driver = BalloonDriver(
+            self.machine, self.transport, self.events, config.driver, big_endian=config.big_endian
+        )
         self.artifacts: dict[str, str] = {}
 
     # -- backdoor -------------------------------------------------------------------------

@@ -17,16 +17,20 @@ from ballast.errors import USAGE_EXIT, UsageError
 from ballast.harness import Harness, LinkParam, build, params_for
 from ballast.judge import judge
 from ballast.monitors.verdicts import Verdict
+from ballast.reference.faults import faults_of
 from ballast.results import ResultsWriter, expectations_for, parse_interpretations, test_record
 from ballast.spec.catalogue import Catalogue, load_catalogue
-from ballast.reference.faults import faults_of
 from ballast.targets import Choice, choose
 from ballast.targets.reference import REFERENCE
 
 HARNESS = pytest.StashKey[Harness]()
 RECORD = pytest.StashKey[dict[str, Any]]()
-SKIP_VERDICTS = (Verdict.NOT_SUPPORTED, Verdict.NOT_APPLICABLE, Verdict.NOT_OBSERVABLE,
-                 Verdict.WAIVED)
+SKIP_VERDICTS = (
+    Verdict.NOT_SUPPORTED,
+    Verdict.NOT_APPLICABLE,
+    Verdict.NOT_OBSERVABLE,
+    Verdict.WAIVED,
+)
 
 
 class Session:
@@ -52,37 +56,87 @@ class Session:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ballast", "virtio balloon conformance")
-    group.addoption("--device", dest="ballast_device", default="reference",
-                    help="device under test: TARGET or TARGET:VARIANT (default: reference)")
-    group.addoption("--driver", dest="ballast_driver", default="reference",
-                    help="driver under test: TARGET or TARGET:VARIANT (default: reference)")
-    group.addoption("--expectations", dest="ballast_expectations", type=Path,
-                    help="expected verdict per test (expectations/<target>.yaml)")
-    group.addoption("--report-dir", dest="ballast_report_dir", type=Path,
-                    help="write results.json (and reports) here")
-    group.addoption("--profile", dest="ballast_profile",
-                    help="conformance profile (spec_refs/profiles.yaml)")
-    group.addoption("--spec-interpretation", dest="ballast_interpretations", action="append",
-                    default=[], metavar="KEY=VALUE",
-                    help="pick a reading of a known spec defect (spec_refs/interpretations.yaml)")
-    group.addoption("--clause", dest="ballast_clauses", action="append", metavar="ID",
-                    help="run only tests tagged with this clause (repeatable)")
-    group.addoption("--area", dest="ballast_areas", action="append", metavar="NAME",
-                    help="run only tests of this area: prefix, area or prefix.area (repeatable)")
-    group.addoption("--transport", dest="ballast_transports", action="append", metavar="NAME",
-                    help="run only on this transport (pci-modern, pci-legacy-be, ...)")
-    group.addoption("--certification", dest="ballast_certification", action="store_true",
-                    help="certification run: honour waivers, derandomize")
-    group.addoption("--waivers", dest="ballast_waivers", type=Path,
-                    help="waivers file (honoured only with --certification)")
-    group.addoption("--selftest", dest="ballast_selftest", action="store_true",
-                    help="also run every test against the seeded-bug variants of its clauses "
-                    "(used by `ballast selftest`; verdicts are recorded, never failed)")
+    group.addoption(
+        "--device",
+        dest="ballast_device",
+        default="reference",
+        help="device under test: TARGET or TARGET:VARIANT (default: reference)",
+    )
+    group.addoption(
+        "--driver",
+        dest="ballast_driver",
+        default="reference",
+        help="driver under test: TARGET or TARGET:VARIANT (default: reference)",
+    )
+    group.addoption(
+        "--expectations",
+        dest="ballast_expectations",
+        type=Path,
+        help="expected verdict per test (expectations/<target>.yaml)",
+    )
+    group.addoption(
+        "--report-dir",
+        dest="ballast_report_dir",
+        type=Path,
+        help="write results.json (and reports) here",
+    )
+    group.addoption(
+        "--profile", dest="ballast_profile", help="conformance profile (spec_refs/profiles.yaml)"
+    )
+    group.addoption(
+        "--spec-interpretation",
+        dest="ballast_interpretations",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="pick a reading of a known spec defect (spec_refs/interpretations.yaml)",
+    )
+    group.addoption(
+        "--clause",
+        dest="ballast_clauses",
+        action="append",
+        metavar="ID",
+        help="run only tests tagged with this clause (repeatable)",
+    )
+    group.addoption(
+        "--area",
+        dest="ballast_areas",
+        action="append",
+        metavar="NAME",
+        help="run only tests of this area: prefix, area or prefix.area (repeatable)",
+    )
+    group.addoption(
+        "--transport",
+        dest="ballast_transports",
+        action="append",
+        metavar="NAME",
+        help="run only on this transport (pci-modern, pci-legacy-be, ...)",
+    )
+    group.addoption(
+        "--certification",
+        dest="ballast_certification",
+        action="store_true",
+        help="certification run: honour waivers, derandomize",
+    )
+    group.addoption(
+        "--waivers",
+        dest="ballast_waivers",
+        type=Path,
+        help="waivers file (honoured only with --certification)",
+    )
+    group.addoption(
+        "--selftest",
+        dest="ballast_selftest",
+        action="store_true",
+        help="also run every test against the seeded-bug variants of its clauses "
+        "(used by `ballast selftest`; verdicts are recorded, never failed)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "clause(*ids): catalogue clauses the test covers "
-                            "(first is primary)")
+    config.addinivalue_line(
+        "markers", "clause(*ids): catalogue clauses the test covers (first is primary)"
+    )
     config.addinivalue_line("markers", "requires(**needs): transport=[...], subject=...")
     try:
         config.stash[SESSION] = Session(config)
@@ -123,10 +177,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("link_param", params, ids=[p.id for p in params])
     if metafunc.config.option.ballast_selftest:
         subject = subject_of(metafunc.definition)
-        variants = [None, *sorted(name for name, fault in faults_of(subject).items()
-                                  if fault.clause in ids)]
-        metafunc.parametrize("selftest_variant", variants,
-                             ids=["clean" if v is None else v for v in variants])
+        variants = [
+            None,
+            *sorted(name for name, fault in faults_of(subject).items() if fault.clause in ids),
+        ]
+        metafunc.parametrize(
+            "selftest_variant", variants, ids=["clean" if v is None else v for v in variants]
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -137,9 +194,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if clause not in session.catalogue:
                 problems.append(f"{item.nodeid}: unknown clause ID '{clause}'")
     if problems:
-        raise pytest.exit("ballast: error: " + "; ".join(dict.fromkeys(problems))
-                          + " (fix the marker; `ballast spec list` shows valid IDs)",
-                          returncode=USAGE_EXIT)
+        raise pytest.exit(
+            "ballast: error: "
+            + "; ".join(dict.fromkeys(problems))
+            + " (fix the marker; `ballast spec list` shows valid IDs)",
+            returncode=USAGE_EXIT,
+        )
     if not (session.clauses or session.areas or session.profile):
         return
     keep, drop = [], []
@@ -166,8 +226,7 @@ def selftest_variant() -> str | None:
 
 
 @pytest.fixture
-def balloon(request: pytest.FixtureRequest, link_param: LinkParam,
-            selftest_variant: str | None):
+def balloon(request: pytest.FixtureRequest, link_param: LinkParam, selftest_variant: str | None):
     """Factory: ``balloon(device={...}, driver={...})`` builds the link for this test, with
     the subject side being the implementation under test."""
     session = request.config.stash[SESSION]
@@ -180,10 +239,22 @@ def balloon(request: pytest.FixtureRequest, link_param: LinkParam,
         else:
             driver_choice = variant
 
-    def make(device: dict[str, Any] | None = None, driver: dict[str, Any] | None = None,
-             memory_size: int = 16 << 20) -> Harness:
-        harness = build(subject, link_param, device_choice, driver_choice, session.catalogue,
-                        session.interpretations, device, driver, memory_size)
+    def make(
+        device: dict[str, Any] | None = None,
+        driver: dict[str, Any] | None = None,
+        memory_size: int = 16 << 20,
+    ) -> Harness:
+        harness = build(
+            subject,
+            link_param,
+            device_choice,
+            driver_choice,
+            session.catalogue,
+            session.interpretations,
+            device,
+            driver,
+            memory_size,
+        )
         request.node.stash[HARNESS] = harness
         return harness
 
@@ -217,8 +288,10 @@ def pytest_runtest_call(item: pytest.Item):
     expected = record["expected"]
     if expected is not None:
         if record["unexpected"]:
-            pytest.fail(f"unexpected {judgement.verdict} (expected {expected}): "
-                        f"{judgement.message}", pytrace=False)
+            pytest.fail(
+                f"unexpected {judgement.verdict} (expected {expected}): {judgement.message}",
+                pytrace=False,
+            )
         return None
     verdict = judgement.verdict
     if verdict in (Verdict.FAIL, Verdict.TIMEOUT, Verdict.CRASH, Verdict.ERROR):
@@ -236,9 +309,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         report.user_properties.append(("ballast_result", json.dumps(record)))
     elif report.when == "setup" and report.failed and _clause_ids(item):
         session = item.config.stash[SESSION]
-        failed = test_record(item, session, judge(_clause_ids(item), [], RuntimeError(
-            str(report.longrepr).splitlines()[-1] if report.longrepr else "setup failed")),
-            report.duration, None)
+        failed = test_record(
+            item,
+            session,
+            judge(
+                _clause_ids(item),
+                [],
+                RuntimeError(
+                    str(report.longrepr).splitlines()[-1] if report.longrepr else "setup failed"
+                ),
+            ),
+            report.duration,
+            None,
+        )
         report.user_properties.append(("ballast_result", json.dumps(failed)))
     return report
 

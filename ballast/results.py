@@ -33,7 +33,8 @@ def parse_interpretations(pairs: list[str]) -> dict[str, str]:
     """``KEY=VALUE`` choices, validated against spec_refs/interpretations.yaml; every key
     gets its default when not chosen."""
     known = (load(spec_refs_dir() / "interpretations.yaml", "interpretations file") or {}).get(
-        "interpretations", {})
+        "interpretations", {}
+    )
     chosen = {key: str(entry["default"]) for key, entry in known.items()}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -43,8 +44,9 @@ def parse_interpretations(pairs: list[str]) -> dict[str, str]:
             raise UsageError(f"unknown interpretation '{key}'; known: {', '.join(sorted(known))}")
         values = [str(v) for v in known[key]["values"]]
         if value not in values:
-            raise UsageError(f"interpretation {key} has no value '{value}'; "
-                             f"choose one of {', '.join(values)}")
+            raise UsageError(
+                f"interpretation {key} has no value '{value}'; choose one of {', '.join(values)}"
+            )
         chosen[key] = value
     return chosen
 
@@ -59,13 +61,19 @@ def expectations_for(path: Path | None) -> dict[str, str]:
         raise UsageError(f"{path}: an expectations file maps 'tests' to node ID: VERDICT")
     for nodeid, verdict in tests.items():
         if verdict not in Verdict.__members__:
-            raise UsageError(f"{path}: {nodeid}: '{verdict}' is not a verdict "
-                             f"({', '.join(Verdict.__members__)})")
+            raise UsageError(
+                f"{path}: {nodeid}: '{verdict}' is not a verdict ({', '.join(Verdict.__members__)})"
+            )
     return {str(k): str(v) for k, v in tests.items()}
 
 
-def test_record(item: pytest.Item, session: Session, judgement: Judgement, duration: float,
-                harness: Harness | None) -> dict[str, Any]:
+def test_record(
+    item: pytest.Item,
+    session: Session,
+    judgement: Judgement,
+    duration: float,
+    harness: Harness | None,
+) -> dict[str, Any]:
     clauses = [c for mark in item.iter_markers("clause") for c in mark.args]
     from ballast.plugin import subject_of
 
@@ -77,9 +85,15 @@ def test_record(item: pytest.Item, session: Session, judgement: Judgement, durat
     variant = param.params.get("selftest_variant") if param else None
     evidence: list[dict[str, Any]] = []
     if harness is not None and judgement.verdict != Verdict.PASS:
-        evidence = [{"seq": e.seq, "observer": e.observer, "kind": e.kind,
-                     **{k: jsonable(v) for k, v in e.data.items()}}
-                    for e in list(harness.events)[-EVENT_TAIL:]]
+        evidence = [
+            {
+                "seq": e.seq,
+                "observer": e.observer,
+                "kind": e.kind,
+                **{k: jsonable(v) for k, v in e.data.items()},
+            }
+            for e in list(harness.events)[-EVENT_TAIL:]
+        ]
     return {
         "nodeid": item.nodeid,
         "clauses": clauses,
@@ -88,8 +102,10 @@ def test_record(item: pytest.Item, session: Session, judgement: Judgement, durat
         "subject": subject,
         "implementation": f"reference:{variant}" if variant else choice.label,
         "transport": link_param.id if link_param is not None else None,
-        "params": {"transport": link_param.id if link_param is not None else None,
-                   "variant": variant},
+        "params": {
+            "transport": link_param.id if link_param is not None else None,
+            "variant": variant,
+        },
         "verdict": str(judgement.verdict),
         "clause_verdicts": {c: str(v) for c, v in judgement.clause_verdicts.items()},
         "expected": expected,
@@ -98,9 +114,16 @@ def test_record(item: pytest.Item, session: Session, judgement: Judgement, durat
         "waiver": None,
         "duration": round(duration, 6),
         "message": judgement.message,
-        "findings": [{"clause": f.clause, "verdict": str(f.verdict), "message": f.message,
-                      "evidence": f.evidence} for f in judgement.findings
-                     if f.verdict != Verdict.PASS or f.clause in clauses],
+        "findings": [
+            {
+                "clause": f.clause,
+                "verdict": str(f.verdict),
+                "message": f.message,
+                "evidence": f.evidence,
+            }
+            for f in judgement.findings
+            if f.verdict != Verdict.PASS or f.clause in clauses
+        ],
         "evidence": evidence,
         "artifacts": {},
         "reproduce": reproduce_command(item, session),
@@ -108,8 +131,16 @@ def test_record(item: pytest.Item, session: Session, judgement: Judgement, durat
 
 
 def reproduce_command(item: pytest.Item, session: Session) -> str:
-    args = ["python", "-m", "pytest", item.nodeid, "--device", session.device.label,
-            "--driver", session.driver.label]
+    args = [
+        "python",
+        "-m",
+        "pytest",
+        item.nodeid,
+        "--device",
+        session.device.label,
+        "--driver",
+        session.driver.label,
+    ]
     for key, value in sorted(session.interpretations.items()):
         args += ["--spec-interpretation", f"{key}={value}"]
     return shlex.join(args)
@@ -188,6 +219,10 @@ class ResultsWriter:
 
 
 def _implementation(side: str, choice: Any) -> dict[str, Any]:
-    return {"side": side, "target": choice.target.name, "variant": choice.variant,
-            "version": choice.target.describe(side, choice.variant).get("version"),
-            "details": choice.target.describe(side, choice.variant)}
+    return {
+        "side": side,
+        "target": choice.target.name,
+        "variant": choice.variant,
+        "version": choice.target.describe(side, choice.variant).get("version"),
+        "details": choice.target.describe(side, choice.variant),
+    }

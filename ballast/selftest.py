@@ -51,16 +51,24 @@ def analyse(results: dict[str, Any], catalogue: Catalogue) -> Report:
         level = catalogue.get(primary).violation
         for run in runs:
             if run["params"].get("variant") is None and run["verdict"] not in (
-                "PASS", "NOT_APPLICABLE", "NOT_SUPPORTED"
+                "PASS",
+                "NOT_APPLICABLE",
+                "NOT_SUPPORTED",
             ):
                 report.defects.append(
                     f"{run['nodeid']}: the reference pair gives {run['verdict']}: "
-                    f"{run['message'][:160]}")
-        failing = [r for r in runs if r["params"].get("variant")
-                   and r["clause_verdicts"].get(primary) == level]
+                    f"{run['message'][:160]}"
+                )
+        failing = [
+            r
+            for r in runs
+            if r["params"].get("variant") and r["clause_verdicts"].get(primary) == level
+        ]
         if not failing:
-            report.defects.append(f"{function}: no variant makes it give {level} for {primary} "
-                                  "(a test that cannot fail)")
+            report.defects.append(
+                f"{function}: no variant makes it give {level} for {primary} "
+                "(a test that cannot fail)"
+            )
         for run in runs:
             variant = run["params"].get("variant")
             if not variant:
@@ -70,28 +78,51 @@ def analyse(results: dict[str, Any], catalogue: Catalogue) -> Report:
             if verdict == catalogue.get(fault.clause).violation:
                 report.caught.setdefault(variant, []).append(run["nodeid"])
                 related = set(run["clauses"]) | set(run.get("provoked", []))
-                stray = sorted(c for c, v in run["clause_verdicts"].items()
-                               if v in VIOLATIONS and c not in related and c != fault.clause)
+                stray = sorted(
+                    c
+                    for c, v in run["clause_verdicts"].items()
+                    if v in VIOLATIONS and c not in related and c != fault.clause
+                )
                 if stray:
-                    report.notes.append(f"{run['nodeid']}: {variant} also breaks "
-                                        f"{', '.join(stray)}")
+                    report.notes.append(
+                        f"{run['nodeid']}: {variant} also breaks {', '.join(stray)}"
+                    )
     tested = {r["params"].get("variant") for r in results["tests"]}
     for (side, name), fault in sorted(faults.items()):
         if name not in tested:
             report.defects.append(f"variant {side}:{name} ({fault.clause}) is run by no test")
         elif name not in report.caught:
-            report.defects.append(f"variant {side}:{name} is not caught: no run gave "
-                                  f"{catalogue.get(fault.clause).violation} for {fault.clause}")
+            report.defects.append(
+                f"variant {side}:{name} is not caught: no run gave "
+                f"{catalogue.get(fault.clause).violation} for {fault.clause}"
+            )
     return report
 
 
 def run(extra: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="ballast-selftest-") as tmp:
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--selftest",
-               "--report-dir", tmp, str(REPO_ROOT / "suites"), *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--selftest",
+            "--report-dir",
+            tmp,
+            str(REPO_ROOT / "suites"),
+            *extra,
+        ]
         print("+ " + " ".join(cmd), flush=True)
-        proc = subprocess.run(cmd, cwd=REPO_ROOT, check=False, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(
+            cmd,
+            cwd=REPO_ROOT,
+            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         path = Path(tmp) / "results.json"
         if not path.exists():
             print(proc.stdout[-4000:])
@@ -107,6 +138,7 @@ def run(extra: list[str]) -> int:
     if report.defects:
         print(f"ballast selftest: {len(report.defects)} defect(s)", file=sys.stderr)
         return 1
-    print("ballast selftest: every test can fail, every variant is caught, the reference "
-          "pair passes")
+    print(
+        "ballast selftest: every test can fail, every variant is caught, the reference pair passes"
+    )
     return 0

@@ -11,13 +11,11 @@ import contextlib
 
 from ballast.harness import Harness
 from ballast.monitors.events import Kind
-from ballast.reference.balloon import ACTUAL
 from ballast.reference.allocator import PageState
-from ballast.reference.driver import FeaturesRefused
-from ballast.reference.faults import faults_of
-
+from ballast.reference.balloon import ACTUAL
 from ballast.reference.device import DEFAULT_FEATURES
-from ballast.reference.driver import DEFAULT_ACCEPT
+from ballast.reference.driver import DEFAULT_ACCEPT, FeaturesRefused
+from ballast.reference.faults import faults_of
 from ballast.virtio.features import mask
 from ballast.virtio.status import Status
 
@@ -130,8 +128,13 @@ def negotiate_unoffered(h: Harness) -> None:
     t.set_driver_features(written)
     t.set_status(Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK)
     status = t.get_status()
-    h.events.emit("driver", Kind.FEATURES_OK_READBACK, status=status, features=written,
-                  accepted=bool(status & Status.FEATURES_OK))
+    h.events.emit(
+        "driver",
+        Kind.FEATURES_OK_READBACK,
+        status=status,
+        features=written,
+        accepted=bool(status & Status.FEATURES_OK),
+    )
 
 
 def read_isr_twice(h: Harness) -> None:
@@ -141,3 +144,4 @@ def read_isr_twice(h: Harness) -> None:
     first = t.read_isr()
     h.events.emit("driver", Kind.ISR_READ, value=first, repeat=False)
     h.events.emit("driver", Kind.ISR_READ, value=t.read_isr(), repeat=True)
+    target(h, 0)  # a fresh interrupt: the driver catches up with num_pages

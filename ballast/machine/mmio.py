@@ -119,7 +119,7 @@ def _modern_registers(m: VirtioDeviceModel) -> dict[int, Register]:
         Mmio.SHM_BASE_LOW: constant("SHMBaseLow", 4, _NO_REGION),
         Mmio.SHM_BASE_HIGH: constant("SHMBaseHigh", 4, _NO_REGION),
         Mmio.QUEUE_RESET: Register("QueueReset", 4, read=lambda: 0, write=m.write_queue_reset),
-        Mmio.CONFIG_GENERATION: Register("ConfigGeneration", 4, read=lambda: m.config_generation),
+        Mmio.CONFIG_GENERATION: Register("ConfigGeneration", 4, read=m.read_generation),
     }
     pairs = (
         ("desc", Mmio.QUEUE_DESC_LOW, ("QueueDescLow", "QueueDescHigh")),

@@ -21,7 +21,12 @@ from ballast.monitors.balloon_pages import (
 )
 from ballast.monitors.balloon_stats import DeviceStatsMonitor, DriverStatsMonitor
 from ballast.monitors.base import Monitor
-from ballast.monitors.core import DeviceCoreMonitor, DriverInitMonitor, MmioDriverAccessMonitor
+from ballast.monitors.core import (
+    ConfigGenerationMonitor,
+    DeviceCoreMonitor,
+    DriverInitMonitor,
+    MmioDriverAccessMonitor,
+)
 
 ALL_MONITORS: tuple[type[Monitor], ...] = (
     DriverOperationMonitor,
@@ -40,6 +45,7 @@ ALL_MONITORS: tuple[type[Monitor], ...] = (
     DriverInitMonitor,
     DeviceCoreMonitor,
     MmioDriverAccessMonitor,
+    ConfigGenerationMonitor,
 )
 
 

@@ -40,9 +40,12 @@ class DriverFeaturesMonitor(Monitor):
 
     def on_driver_ok_seen(self, event: Event) -> None:
         if self._refused is not None:
-            self.violation("balloon.device.features.01",
-                           "DRIVER_OK set after the device refused FEATURES_OK, without a reset",
-                           self._refused, event)
+            self.violation(
+                "balloon.device.features.01",
+                "DRIVER_OK set after the device refused FEATURES_OK, without a reset",
+                self._refused,
+                event,
+            )
         if event["legacy"]:
             self._judge_tell_host(event["negotiated"], event)
 
@@ -55,8 +58,9 @@ class DriverFeaturesMonitor(Monitor):
         if not has(self._offered, TELL):
             self.not_applicable("balloon.driver.features.01", "MUST_TELL_HOST not offered")
         elif not has(features, TELL):
-            self.violation("balloon.driver.features.01",
-                           "MUST_TELL_HOST offered but not accepted", event)
+            self.violation(
+                "balloon.driver.features.01", "MUST_TELL_HOST offered but not accepted", event
+            )
         else:
             self.exercised("balloon.driver.features.01")
 
@@ -93,9 +97,11 @@ class DriverLegacyMonitor(Monitor):
         if not self._legacy or not b.ACTUAL <= event["offset"] < b.ACTUAL + 4:
             return
         if event["offset"] != b.ACTUAL or event["size"] != 4:
-            self.violation("balloon.driver.legacy.03",
-                           f"actual written with a {event['size']}-byte access at offset "
-                           f"{event['offset']}", event)
+            self.violation(
+                "balloon.driver.legacy.03",
+                f"actual written with a {event['size']}-byte access at offset {event['offset']}",
+                event,
+            )
         else:
             self.exercised("balloon.driver.legacy.03")
 
@@ -110,13 +116,19 @@ class DriverLegacyMonitor(Monitor):
             return
         repeated = [p for p in event["pfns"] if p in self._acked_nonzero]
         if repeated:
-            self.violation("balloon.driver.legacy.02",
-                           f"PFN {repeated[0]:#x} resubmitted after an acknowledgement with a "
-                           "non-zero used length", event)
+            self.violation(
+                "balloon.driver.legacy.02",
+                f"PFN {repeated[0]:#x} resubmitted after an acknowledgement with a "
+                "non-zero used length",
+                event,
+            )
         elif self._acked_nonzero:
             self.exercised("balloon.driver.legacy.02")
         self._requests[event["head"]] = event["pfns"]
         self._balloon += len(event["pfns"])
+
+    def on_balloon_deflate(self, event: Event) -> None:
+        self._balloon -= len(event["pfns"])
 
     def on_buffer_used(self, event: Event) -> None:
         pfns = self._requests.pop(event["head"], []) if event["role"] == Queue.INFLATE else []
@@ -127,12 +139,16 @@ class DriverLegacyMonitor(Monitor):
         if not self._legacy or event["number"] == 1:
             return  # the first legacy buffer may be uninitialized
         tags = [t for t, _ in event["entries"]]
-        swapped = sum(1 for t in tags if t > 0xFF and int.from_bytes(t.to_bytes(2, "little"),
-                                                                     "big") < 0x100)
+        swapped = sum(
+            1 for t in tags if t > 0xFF and int.from_bytes(t.to_bytes(2, "little"), "big") < 0x100
+        )
         if tags and swapped * 2 > len(tags):
-            self.violation("balloon.driver.legacy.04",
-                           f"stats tags {tags[:4]} read in guest order are byte-swapped: written "
-                           "little-endian", event)
+            self.violation(
+                "balloon.driver.legacy.04",
+                f"stats tags {tags[:4]} read in guest order are byte-swapped: written "
+                "little-endian",
+                event,
+            )
         elif tags:
             self.exercised("balloon.driver.legacy.04")
 
@@ -141,9 +157,11 @@ class DriverLegacyMonitor(Monitor):
             return
         value = event["cmd_id"]
         if value != self._current_cmd and bswap32(value) == self._current_cmd and value:
-            self.violation("balloon.driver.legacy.05",
-                           f"command ID {value:#x} is the byte-swapped current ID "
-                           f"{self._current_cmd}", event)
+            self.violation(
+                "balloon.driver.legacy.05",
+                f"command ID {value:#x} is the byte-swapped current ID {self._current_cmd}",
+                event,
+            )
         elif value == self._current_cmd:
             self.exercised("balloon.driver.legacy.05")
 
@@ -152,10 +170,12 @@ class DriverLegacyMonitor(Monitor):
             return
         swapped = bswap32(self._num_pages)
         if self._balloon > self._num_pages and swapped >= self._balloon:
-            self.violation("balloon.driver.legacy.01",
-                           f"the driver inflated {self._balloon} pages for num_pages "
-                           f"{self._num_pages}: it read the field byte-swapped ({swapped})",
-                           {"num_pages": self._num_pages, "inflated": self._balloon})
+            self.violation(
+                "balloon.driver.legacy.01",
+                f"the driver inflated {self._balloon} pages for num_pages "
+                f"{self._num_pages}: it read the field byte-swapped ({swapped})",
+                {"num_pages": self._num_pages, "inflated": self._balloon},
+            )
         else:
             self.exercised("balloon.driver.legacy.01")
 
@@ -198,9 +218,12 @@ class DeviceLegacyMonitor(Monitor):
             self._target = event["num_pages"]
         elif action == "read_actual" and self._legacy and self._actual_partial:
             if event["actual"] != self._actual_complete:
-                self.violation("balloon.device.legacy.04",
-                               f"the device reports actual {event['actual']:#x} while the driver "
-                               f"has written only part of {self._actual_target:#x}", event)
+                self.violation(
+                    "balloon.device.legacy.04",
+                    f"the device reports actual {event['actual']:#x} while the driver "
+                    f"has written only part of {self._actual_target:#x}",
+                    event,
+                )
             else:
                 self.exercised("balloon.device.legacy.04")
         elif action == "read_stats" and self._legacy and self._submissions:
@@ -209,9 +232,12 @@ class DeviceLegacyMonitor(Monitor):
             if self._hinted <= set(event["pfns"]):
                 self.exercised("balloon.device.legacy.07")
             else:
-                self.violation("balloon.device.legacy.07",
-                               "pages hinted under the current command ID were ignored: the "
-                               "device read the command ID in the wrong byte order", event)
+                self.violation(
+                    "balloon.device.legacy.07",
+                    "pages hinted under the current command ID were ignored: the "
+                    "device read the command ID in the wrong byte order",
+                    event,
+                )
 
     def on_actual_written(self, event: Event) -> None:
         self._actual_partial = not event.data.get("complete", True)
@@ -223,9 +249,12 @@ class DeviceLegacyMonitor(Monitor):
         if event["field"] != "num_pages" or not self._legacy or self._target is None:
             return
         if event["value"] != self._target and event["value"] == bswap32(self._target):
-            self.violation("balloon.device.legacy.03",
-                           f"num_pages reads {event['value']:#x}, the byte-swapped target "
-                           f"{self._target:#x}: config not little-endian", event)
+            self.violation(
+                "balloon.device.legacy.03",
+                f"num_pages reads {event['value']:#x}, the byte-swapped target "
+                f"{self._target:#x}: config not little-endian",
+                event,
+            )
         elif event["value"] == self._target:
             self.exercised("balloon.device.legacy.03")
 
@@ -238,25 +267,33 @@ class DeviceLegacyMonitor(Monitor):
         if len(self._submissions) == 1:
             leaked = {t: v for t, v in reported.items() if first.get(t) == v and v}
             if leaked:
-                self.violation("balloon.device.legacy.06",
-                               f"values of the first stats buffer were used: {leaked}", event)
+                self.violation(
+                    "balloon.device.legacy.06",
+                    f"values of the first stats buffer were used: {leaked}",
+                    event,
+                )
             else:
                 self.exercised("balloon.device.legacy.06")
             return
         latest = dict(self._submissions[-1])
         lost = {t: v for t, v in latest.items() if t in b.STAT_TAGS and reported.get(t) != v}
         if lost:
-            self.violation("balloon.device.legacy.05",
-                           f"stats the driver sent in guest byte order were not taken: {lost}",
-                           event)
+            self.violation(
+                "balloon.device.legacy.05",
+                f"stats the driver sent in guest byte order were not taken: {lost}",
+                event,
+            )
         elif latest:
             self.exercised("balloon.device.legacy.05")
 
     def on_request_unanswered(self, event: Event) -> None:
         if self._legacy and not has(self._features, TELL):
-            self.violation("balloon.device.legacy.01",
-                           f"the device did not acknowledge a {event['role']} request from a "
-                           "driver that did not negotiate MUST_TELL_HOST", event)
+            self.violation(
+                "balloon.device.legacy.01",
+                f"the device did not acknowledge a {event['role']} request from a "
+                "driver that did not negotiate MUST_TELL_HOST",
+                event,
+            )
 
     def on_used_buffer(self, event: Event) -> None:
         if not self._legacy:
@@ -270,6 +307,9 @@ class DeviceLegacyMonitor(Monitor):
 
     def on_guest_data_corrupted(self, event: Event) -> None:
         if self._legacy and not has(self._features, TELL):
-            self.violation("balloon.device.legacy.02",
-                           f"the guest reused PFN {event['pfn']:#x} before the deflate ack and "
-                           "its data was lost", event)
+            self.violation(
+                "balloon.device.legacy.02",
+                f"the guest reused PFN {event['pfn']:#x} before the deflate ack and "
+                "its data was lost",
+                event,
+            )

@@ -47,6 +47,7 @@ class DriverOperationMonitor(_PagesMonitor):
         super().__init__(ctx)
         self._actual = bytearray(4)
         self._target_events: list[Event] = []
+        self._oom_hold = False  # deflated below num_pages on memory pressure (DEFLATE_ON_OOM)
 
     def on_balloon_inflate(self, event: Event) -> None:
         self.ctx.watch(event["pfns"])
@@ -55,18 +56,25 @@ class DriverOperationMonitor(_PagesMonitor):
         pfns = event["pfns"]
         early = [p for p in pfns if p in self.ledger.inflating]
         if early:
-            self.violation("balloon.driver.operation.10",
-                           f"deflate request names {len(early)} page(s) whose inflate request "
-                           f"was not yet acknowledged (e.g. PFN {early[0]:#x})", event)
+            self.violation(
+                "balloon.driver.operation.10",
+                f"deflate request names {len(early)} page(s) whose inflate request "
+                f"was not yet acknowledged (e.g. PFN {early[0]:#x})",
+                event,
+            )
         elif any(p in self.ledger.ballooned for p in pfns):
             self.exercised("balloon.driver.operation.10")
         after = self.ledger.size - sum(1 for p in pfns if p in self.ledger.ballooned)
         if self.negotiated(OOM):
             self.not_applicable("balloon.driver.operation.04", "DEFLATE_ON_OOM negotiated")
+            self._oom_hold = self._oom_hold or after < self.ledger.num_pages
         elif after < self.ledger.num_pages:
-            self.violation("balloon.driver.operation.04",
-                           f"deflating to {after} pages, below num_pages {self.ledger.num_pages}, "
-                           "without DEFLATE_ON_OOM", event)
+            self.violation(
+                "balloon.driver.operation.04",
+                f"deflating to {after} pages, below num_pages {self.ledger.num_pages}, "
+                "without DEFLATE_ON_OOM",
+                event,
+            )
         else:
             self.exercised("balloon.driver.operation.04")
 
@@ -76,18 +84,27 @@ class DriverOperationMonitor(_PagesMonitor):
         pfn = event["pfn"]
         ledger = self.ledger
         if pfn in ledger.inflating:
-            self.violation("balloon.driver.operation.09",
-                           f"guest {event['access']} of PFN {pfn:#x} after it was added to the "
-                           "inflateq, before the device acknowledged", event)
+            self.violation(
+                "balloon.driver.operation.09",
+                f"guest {event['access']} of PFN {pfn:#x} after it was added to the "
+                "inflateq, before the device acknowledged",
+                event,
+            )
         elif pfn in ledger.deflating:
             if self.negotiated(TELL):
-                self.violation("balloon.driver.operation.07",
-                               f"guest {event['access']} of PFN {pfn:#x} before the device "
-                               "acknowledged its deflate request (MUST_TELL_HOST)", event)
+                self.violation(
+                    "balloon.driver.operation.07",
+                    f"guest {event['access']} of PFN {pfn:#x} before the device "
+                    "acknowledged its deflate request (MUST_TELL_HOST)",
+                    event,
+                )
         elif pfn in ledger.ballooned:
-            self.violation("balloon.driver.operation.06",
-                           f"guest {event['access']} of PFN {pfn:#x}, in the balloon and never "
-                           "named in a deflate request", event)
+            self.violation(
+                "balloon.driver.operation.06",
+                f"guest {event['access']} of PFN {pfn:#x}, in the balloon and never "
+                "named in a deflate request",
+                event,
+            )
         elif pfn in ledger.returned:
             ledger.returned.discard(pfn)
             self.ctx.unwatch([pfn])
@@ -111,21 +128,27 @@ class DriverOperationMonitor(_PagesMonitor):
     def on_host_action(self, event: Event) -> None:
         if event["action"] == "set_target":
             self._target_events.append(event)
+            self._oom_hold = False
 
     def finish(self) -> None:
         ledger = self.ledger
         actual = int.from_bytes(self._actual, "little")
         if ledger.changed and actual != ledger.size:
-            self.violation("balloon.driver.operation.11",
-                           f"the balloon holds {ledger.size} pages but actual reads {actual}",
-                           {"balloon": ledger.size, "actual": actual})
+            self.violation(
+                "balloon.driver.operation.11",
+                f"the balloon holds {ledger.size} pages but actual reads {actual}",
+                {"balloon": ledger.size, "actual": actual},
+            )
         if ledger.size and not self.negotiated(OOM):
             self.exercised("balloon.driver.operation.04")  # held the balloon throughout
-        if self._target_events:
+        if self._target_events and not self._oom_hold:
             if ledger.num_pages > ledger.size + len(ledger.inflating):
-                self.violation("balloon.driver.operation.01",
-                               f"num_pages is {ledger.num_pages} but the driver supplied only "
-                               f"{ledger.size} pages", self._target_events[-1])
+                self.violation(
+                    "balloon.driver.operation.01",
+                    f"num_pages is {ledger.num_pages} but the driver supplied only "
+                    f"{ledger.size} pages",
+                    self._target_events[-1],
+                )
             elif ledger.num_pages > 0:
                 self.exercised("balloon.driver.operation.01")
 
@@ -140,11 +163,18 @@ class PageContentToleranceMonitor(_PagesMonitor):
         pfn = event["pfn"]
         if event["actor"] != "guest" or pfn not in self.ledger.returned:
             return
-        clause = ("balloon.device.operation.02" if self.negotiated(TELL)
-                  else "balloon.device.operation.01")
+        clause = (
+            "balloon.device.operation.02"
+            if self.negotiated(TELL)
+            else "balloon.device.operation.01"
+        )
         if event["access"] == "read":
-            self.violation(clause, f"the guest read PFN {pfn:#x} back from the balloon before "
-                           "writing it: it relies on contents the device may have changed", event)
+            self.violation(
+                clause,
+                f"the guest read PFN {pfn:#x} back from the balloon before "
+                "writing it: it relies on contents the device may have changed",
+                event,
+            )
         else:
             self.exercised(clause)
 
@@ -207,29 +237,46 @@ class DeviceAckMonitor(Monitor):
     def finish(self) -> None:
         if not self._early_writes or self.negotiated(TELL) or self.ctx.read_memory is None:
             return
-        lost = [e for pfn, e in self._early_writes.items()
-                if not any(self.ctx.read_memory(pfn << b.PFN_SHIFT, PAGE_SIZE))]
+        lost = [
+            e
+            for pfn, e in self._early_writes.items()
+            if not any(self.ctx.read_memory(pfn << b.PFN_SHIFT, PAGE_SIZE))
+        ]
         if lost:
-            self.violation("balloon.driver.operation.08",
-                           f"data the guest wrote to {len(lost)} page(s) after their deflate "
-                           "request, before the ack, was lost", *lost[:3])
+            self.violation(
+                "balloon.driver.operation.08",
+                f"data the guest wrote to {len(lost)} page(s) after their deflate "
+                "request, before the ack, was lost",
+                *lost[:3],
+            )
         else:
             self.exercised("balloon.driver.operation.08")
 
     def on_request_unanswered(self, event: Event) -> None:
         role = event["role"]
         if role == Queue.INFLATE and self._balloon >= self._num_pages:
-            self.violation("balloon.driver.operation.03",
-                           "the device did not acknowledge an inflate request beyond num_pages",
-                           event)
+            self.violation(
+                "balloon.driver.operation.03",
+                "the device did not acknowledge an inflate request beyond num_pages",
+                event,
+            )
         elif role == Queue.DEFLATE:
-            self.violation(self._deflate_clause(),
-                           "the device did not acknowledge a permitted deflate request", event)
+            self.violation(
+                self._deflate_clause(),
+                "the device did not acknowledge a permitted deflate request",
+                event,
+            )
         elif role == Queue.INFLATE:
-            self.violation("balloon.driver.operation.12",
-                           "the device stopped acknowledging before actual was updated", event)
+            self.violation(
+                "balloon.driver.operation.12",
+                "the device stopped acknowledging before actual was updated",
+                event,
+            )
 
     def _deflate_clause(self) -> str:
         below_target = self._balloon <= self._num_pages
-        return ("balloon.driver.operation.05" if below_target and self.negotiated(OOM)
-                else "balloon.driver.operation.02")
+        return (
+            "balloon.driver.operation.05"
+            if below_target and self.negotiated(OOM)
+            else "balloon.driver.operation.02"
+        )

@@ -16,14 +16,19 @@ REPORTING = Feature.VIRTIO_BALLOON_F_PAGE_REPORTING
 
 
 def pages_of(ranges: list[tuple[int, int]]) -> list[int]:
-    return [(addr + off) >> b.PFN_SHIFT for addr, length in ranges
-            for off in range(0, length, PAGE_SIZE)]
+    return [
+        (addr + off) >> b.PFN_SHIFT
+        for addr, length in ranges
+        for off in range(0, length, PAGE_SIZE)
+    ]
 
 
 class DriverHintingMonitor(Monitor):
     judges = "driver"
-    clauses = (*(f"balloon.driver.hinting.{n:02d}" for n in (1, 2, 3, 4, 5, 6, 8, 9, 10)),
-               "balloon.device.hinting.04")
+    clauses = (
+        *(f"balloon.driver.hinting.{n:02d}" for n in (1, 2, 3, 4, 5, 6, 8, 9, 10)),
+        "balloon.device.hinting.04",
+    )
 
     def __init__(self, ctx: MonitorContext) -> None:
         super().__init__(ctx)
@@ -38,6 +43,8 @@ class DriverHintingMonitor(Monitor):
         self._this_round: set[int] = set()
         self._rounds_after_done = 0
         self._start: Event | None = None
+        self._last_cmd: int | None = None  # the last command ID buffer the driver sent
+        self._sent: dict[int, int] = {}  # command ID -> output buffers holding it
 
     def on_host_action(self, event: Event) -> None:
         action = event["action"]
@@ -57,36 +64,50 @@ class DriverHintingMonitor(Monitor):
             self._done = True
 
     def on_config_read(self, event: Event) -> None:
-        if event["offset"] == b.FREE_PAGE_HINT_CMD_ID and event["value"] in (
-            b.CMD_ID_STOP, b.CMD_ID_DONE
-        ) and self.current in (b.CMD_ID_STOP, b.CMD_ID_DONE):
+        if (
+            event["offset"] == b.FREE_PAGE_HINT_CMD_ID
+            and event["value"] in (b.CMD_ID_STOP, b.CMD_ID_DONE)
+            and self.current in (b.CMD_ID_STOP, b.CMD_ID_DONE)
+        ):
             self._driver_knows_stopped = True
 
     def on_hint_command(self, event: Event) -> None:
         if event["length"] != 4:
-            self.violation("balloon.driver.hinting.01",
-                           f"command ID buffer of {event['length']} bytes, not 4", event)
+            self.violation(
+                "balloon.driver.hinting.01",
+                f"command ID buffer of {event['length']} bytes, not 4",
+                event,
+            )
         else:
             self.exercised("balloon.driver.hinting.01")
-        if event["cmd_id"] == self.current and self.current >= b.CMD_ID_MIN:
+        cmd_id = event["cmd_id"]
+        self._last_cmd = cmd_id
+        if cmd_id is not None and cmd_id >= b.CMD_ID_MIN:
             self._round_cmds += 1
-            if self._round_cmds > 1:
-                self.violation("balloon.driver.hinting.03",
-                               f"command ID {self.current} sent {self._round_cmds} times", event)
+            self._sent[cmd_id] = self._sent.get(cmd_id, 0) + 1
+            if self._sent[cmd_id] > 1:
+                self.violation(
+                    "balloon.driver.hinting.03",
+                    f"command ID {cmd_id} sent {self._sent[cmd_id]} times",
+                    event,
+                )
             else:
                 self.exercised("balloon.driver.hinting.03")
-        elif event["cmd_id"] == b.CMD_ID_STOP:
+        elif cmd_id == b.CMD_ID_STOP:
             self._stop_received = True
 
     def on_hint_pages(self, event: Event) -> None:
         if self._driver_knows_stopped:
-            self.violation("balloon.driver.hinting.05",
-                           "pages hinted after the driver read STOP/DONE", event)
-        if self.current >= b.CMD_ID_MIN and self._round_cmds == 0:
-            self.violation("balloon.driver.hinting.02",
-                           "pages hinted before the output buffer with the current command ID",
-                           event)
-        elif self.current >= b.CMD_ID_MIN:
+            self.violation(
+                "balloon.driver.hinting.05", "pages hinted after the driver read STOP/DONE", event
+            )
+        if self._last_cmd is None or self._last_cmd < b.CMD_ID_MIN:
+            self.violation(
+                "balloon.driver.hinting.02",
+                "pages hinted without a preceding output buffer holding a command ID",
+                event,
+            )
+        else:
             self.exercised("balloon.driver.hinting.02")
         if event["matches"]:
             self._round_pages += len(event["pfns"])
@@ -103,9 +124,12 @@ class DriverHintingMonitor(Monitor):
         clause = "balloon.driver.hinting.08" if self._done else "balloon.driver.hinting.09"
         for judged in (clause, "balloon.device.hinting.04"):
             if event["access"] == "read":
-                self.violation(judged, f"the guest read hinted PFN {pfn:#x} before "
-                               "initializing it: it relies on contents the device may change",
-                               event)
+                self.violation(
+                    judged,
+                    f"the guest read hinted PFN {pfn:#x} before "
+                    "initializing it: it relies on contents the device may change",
+                    event,
+                )
             else:
                 self.exercised(judged)
 
@@ -114,24 +138,30 @@ class DriverHintingMonitor(Monitor):
             return
         if self.current >= b.CMD_ID_MIN:
             if self._round_pages == 0:
-                self.violation("balloon.driver.hinting.04",
-                               f"no pages hinted while the command ID was {self.current}",
-                               self._start)
+                self.violation(
+                    "balloon.driver.hinting.04",
+                    f"no pages hinted while the command ID was {self.current}",
+                    self._start,
+                )
             else:
                 self.exercised("balloon.driver.hinting.04")
             if not self._stop_received:
-                self.violation("balloon.driver.hinting.06",
-                               "the driver ended its round without an output buffer holding STOP",
-                               self._start)
+                self.violation(
+                    "balloon.driver.hinting.06",
+                    "the driver ended its round without an output buffer holding STOP",
+                    self._start,
+                )
             else:
                 self.exercised("balloon.driver.hinting.06")
         if self._driver_knows_stopped:
             self.exercised("balloon.driver.hinting.05")
         if self._rounds_after_done and self._previous_round:
             if not self._this_round & self._previous_round:
-                self.violation("balloon.driver.hinting.10",
-                               "no page hinted before DONE came back for the next round: the "
-                               "driver kept them", self._start)
+                self.violation(
+                    "balloon.driver.hinting.10",
+                    "no page hinted before DONE came back for the next round: the driver kept them",
+                    self._start,
+                )
             elif self._this_round:
                 self.exercised("balloon.driver.hinting.10")
 
@@ -156,7 +186,7 @@ class DeviceHintingMonitor(Monitor):
         self._host_stop: Event | None = None
         self._host_finish: Event | None = None
         self._snapshots: dict[int, tuple[int, bytes]] = {}  # pfn -> (cmd_id, content)
-        self._done_pages: dict[int, bytes] = {}
+        self._after_done: set[int] = set()  # hinted pages watched for host writes after DONE
         self._in_flight: set[int] = set()  # hinted, the device has not used the buffer yet
         self._early_writes: dict[int, Event] = {}
 
@@ -165,9 +195,11 @@ class DeviceHintingMonitor(Monitor):
         if action == "start_hinting":
             cmd_id = event["cmd_id"]
             if cmd_id in self._open_ids:
-                self.violation("balloon.device.hinting.02",
-                               f"command ID {cmd_id} reused before the driver's STOP was received",
-                               event)
+                self.violation(
+                    "balloon.device.hinting.02",
+                    f"command ID {cmd_id} reused before the driver's STOP was received",
+                    event,
+                )
             else:
                 self.exercised("balloon.device.hinting.02")
             self._open_ids.add(cmd_id)
@@ -176,8 +208,8 @@ class DeviceHintingMonitor(Monitor):
             self._host_stop = event
         elif action == "finish_hinting":
             self._host_finish = event
-            if self.ctx.read_memory is not None:
-                self._done_pages = {pfn: self._read(pfn) for pfn in self._snapshots}
+            self._after_done = set(self._snapshots)
+            self.ctx.watch(self._after_done)
 
     def on_config_seen(self, event: Event) -> None:
         if event["field"] == "free_page_hint_cmd_id":
@@ -207,9 +239,11 @@ class DeviceHintingMonitor(Monitor):
             now = self._read(pfn)
             stale = cmd_id != self._seen_cmd
             if stale and now != before:
-                self.violation("balloon.device.hinting.03",
-                               f"PFN {pfn:#x} hinted under stale command ID {cmd_id} was "
-                               "modified", event)
+                self.violation(
+                    "balloon.device.hinting.03",
+                    f"PFN {pfn:#x} hinted under stale command ID {cmd_id} was modified",
+                    event,
+                )
             elif stale:
                 self.exercised("balloon.device.hinting.03")
 
@@ -217,6 +251,12 @@ class DeviceHintingMonitor(Monitor):
         pfn = event["pfn"]
         if event["actor"] == "guest" and event["access"] == "write" and pfn in self._in_flight:
             self._early_writes[pfn] = event
+        elif event["actor"] == "host" and event["access"] == "write" and pfn in self._after_done:
+            self.violation(
+                "balloon.device.hinting.05",
+                f"the device wrote hinted PFN {pfn:#x} after setting DONE",
+                event,
+            )
 
     def _read(self, pfn: int) -> bytes:
         assert self.ctx.read_memory is not None
@@ -225,32 +265,33 @@ class DeviceHintingMonitor(Monitor):
     def finish(self) -> None:
         if self._host_stop is not None:
             if self._seen_cmd != b.CMD_ID_STOP:
-                self.violation("balloon.device.hinting.01",
-                               "the host could no longer use hints but the driver still reads "
-                               f"command ID {self._seen_cmd}", self._host_stop)
+                self.violation(
+                    "balloon.device.hinting.01",
+                    "the host could no longer use hints but the driver still reads "
+                    f"command ID {self._seen_cmd}",
+                    self._host_stop,
+                )
             else:
                 self.exercised("balloon.device.hinting.01")
         if self._host_finish is not None:
             if self._seen_cmd != b.CMD_ID_DONE:
-                self.violation("balloon.device.hinting.06",
-                               f"hinting finished but the driver reads {self._seen_cmd}, not DONE",
-                               self._host_finish)
+                self.violation(
+                    "balloon.device.hinting.06",
+                    f"hinting finished but the driver reads {self._seen_cmd}, not DONE",
+                    self._host_finish,
+                )
             else:
                 self.exercised("balloon.device.hinting.06")
-            changed = [pfn for pfn, before in self._done_pages.items()
-                       if self._read(pfn) != before]
-            if changed:
-                self.violation("balloon.device.hinting.05",
-                               f"{len(changed)} hinted page(s) changed after DONE, e.g. PFN "
-                               f"{changed[0]:#x}", self._host_finish)
-            elif self._done_pages:
+            if self._after_done and self.ctx.can_watch:
                 self.exercised("balloon.device.hinting.05")
         if self._early_writes and self.ctx.read_memory is not None:
             lost = [e for pfn, e in self._early_writes.items() if not any(self._read(pfn))]
             if lost:
-                self.violation("balloon.driver.hinting.07",
-                               f"data the guest wrote to {len(lost)} released hinted page(s) "
-                               "was lost", *lost[:3])
+                self.violation(
+                    "balloon.driver.hinting.07",
+                    f"data the guest wrote to {len(lost)} released hinted page(s) was lost",
+                    *lost[:3],
+                )
             else:
                 self.exercised("balloon.driver.hinting.07")
 
@@ -278,8 +319,7 @@ class PoisonMonitor(Monitor):
             if b.POISON_VAL <= offset + i < b.POISON_VAL + 4:
                 self._poison[offset + i - b.POISON_VAL] = byte
         if event["status"] & 4:  # DRIVER_OK
-            self.violation("balloon.driver.poison.03", "poison_val written while DRIVER_OK",
-                           event)
+            self.violation("balloon.driver.poison.03", "poison_val written while DRIVER_OK", event)
         else:
             self._written_before_ok = True
 
@@ -292,8 +332,9 @@ class PoisonMonitor(Monitor):
             self.exercised("balloon.driver.poison.02")
             self.exercised("balloon.driver.poison.03")
         else:
-            self.violation("balloon.driver.poison.02",
-                           "DRIVER_OK set before poison_val was written", event)
+            self.violation(
+                "balloon.driver.poison.02", "DRIVER_OK set before poison_val was written", event
+            )
 
     def on_balloon_deflate(self, event: Event) -> None:
         self._deflating[event["head"]] = event["pfns"]
@@ -316,9 +357,11 @@ class PoisonMonitor(Monitor):
             self._returned.discard(pfn)
             if event["access"] == "read":
                 self.ctx.unwatch([pfn])
-                self.violation("balloon.driver.poison.01",
-                               f"deflated PFN {pfn:#x} read before being filled with poison_val",
-                               event)
+                self.violation(
+                    "balloon.driver.poison.01",
+                    f"deflated PFN {pfn:#x} read before being filled with poison_val",
+                    event,
+                )
             else:
                 self._written[pfn] = event
 
@@ -331,9 +374,11 @@ class PoisonMonitor(Monitor):
         if page == bytes(self._poison) * (PAGE_SIZE // 4):
             self.exercised("balloon.driver.poison.01")
         else:
-            self.violation("balloon.driver.poison.01",
-                           f"deflated PFN {pfn:#x} reused without being filled with poison_val",
-                           event)
+            self.violation(
+                "balloon.driver.poison.01",
+                f"deflated PFN {pfn:#x} reused without being filled with poison_val",
+                event,
+            )
 
     def finish(self) -> None:
         for event in list(self._written.values()):
@@ -375,9 +420,11 @@ class ReportingMonitor(Monitor):
             pattern = bytes(self._poison) * (PAGE_SIZE // 4)
             bad = [p for p in pfns if self.ctx.read_memory(p << b.PFN_SHIFT, PAGE_SIZE) != pattern]
             if bad:
-                self.violation("balloon.driver.reporting.02",
-                               f"{len(bad)} reported page(s) not filled with poison_val, e.g. "
-                               f"PFN {bad[0]:#x}", event)
+                self.violation(
+                    "balloon.driver.reporting.02",
+                    f"{len(bad)} reported page(s) not filled with poison_val, e.g. PFN {bad[0]:#x}",
+                    event,
+                )
             else:
                 self.exercised("balloon.driver.reporting.02")
         else:
@@ -385,8 +432,11 @@ class ReportingMonitor(Monitor):
         ordered = sorted(ranges)
         adjacent = any(a + n == ordered[i + 1][0] for i, (a, n) in enumerate(ordered[:-1]))
         if adjacent:
-            self.violation("balloon.driver.reporting.05",
-                           "contiguous free memory reported as separate ranges", event)
+            self.violation(
+                "balloon.driver.reporting.05",
+                "contiguous free memory reported as separate ranges",
+                event,
+            )
         else:
             self.exercised("balloon.driver.reporting.05")
 
@@ -404,9 +454,11 @@ class ReportingMonitor(Monitor):
         if event["actor"] != "guest":
             return
         if pfn in self._flight_pages:
-            self.violation("balloon.driver.reporting.03",
-                           f"guest {event['access']} of reported PFN {pfn:#x} before the ack",
-                           event)
+            self.violation(
+                "balloon.driver.reporting.03",
+                f"guest {event['access']} of reported PFN {pfn:#x} before the ack",
+                event,
+            )
         elif pfn in self._returned:
             self._returned.discard(pfn)
             self.ctx.unwatch([pfn])
@@ -414,8 +466,11 @@ class ReportingMonitor(Monitor):
                 return
             for clause in ("balloon.driver.reporting.01", "balloon.device.reporting.01"):
                 if event["access"] == "read":
-                    self.violation(clause, f"the guest read reported PFN {pfn:#x} before "
-                                   "initializing it", event)
+                    self.violation(
+                        clause,
+                        f"the guest read reported PFN {pfn:#x} before initializing it",
+                        event,
+                    )
                 else:
                     self.exercised(clause)
 
@@ -454,13 +509,18 @@ class DeviceReportingMonitor(Monitor):
         for pfn in pages_of((event.data.get("request") or {}).get("ranges", [])):
             now = self.ctx.read_memory(pfn << b.PFN_SHIFT, PAGE_SIZE)
             if now not in (self._snapshots.get(pfn), pattern):
-                self.violation("balloon.device.reporting.02",
-                               f"reported PFN {pfn:#x} holds something other than poison_val",
-                               event)
+                self.violation(
+                    "balloon.device.reporting.02",
+                    f"reported PFN {pfn:#x} holds something other than poison_val",
+                    event,
+                )
                 return
         self.exercised("balloon.device.reporting.02")
 
     def on_request_unanswered(self, event: Event) -> None:
         if event["role"] == Queue.REPORT:
-            self.violation("balloon.driver.reporting.04",
-                           "the device did not acknowledge a report made after DRIVER_OK", event)
+            self.violation(
+                "balloon.driver.reporting.04",
+                "the device did not acknowledge a report made after DRIVER_OK",
+                event,
+            )

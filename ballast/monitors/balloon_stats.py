@@ -49,31 +49,41 @@ class DriverStatsMonitor(Monitor):
         self._refill_owed = None
         self.exercised("balloon.driver.stats.02")
         if event["held_before"]:
-            self.violation("balloon.driver.stats.01",
-                           "a second stats buffer was made available while one was held", event)
+            self.violation(
+                "balloon.driver.stats.01",
+                "a second stats buffer was made available while one was held",
+                event,
+            )
         else:
             self.exercised("balloon.driver.stats.01")
         length, entries = event["length"], event["entries"]
         if length % self._multiple:
-            self.violation("balloon.driver.stats.05",
-                           f"stats buffer of {length} bytes is not a multiple of {self._multiple}",
-                           event)
+            self.violation(
+                "balloon.driver.stats.05",
+                f"stats buffer of {length} bytes is not a multiple of {self._multiple}",
+                event,
+            )
         else:
             self.exercised("balloon.driver.stats.05")
         tags = [tag for tag, _ in entries]
         if not tags or len(set(tags)) != len(tags):
-            self.violation("balloon.driver.stats.04",
-                           "stats buffer not initialized: "
-                           + ("no entries" if not tags else f"repeated tags {sorted(tags)}"), event)
+            self.violation(
+                "balloon.driver.stats.04",
+                "stats buffer not initialized: "
+                + ("no entries" if not tags else f"repeated tags {sorted(tags)}"),
+                event,
+            )
             return
         self.exercised("balloon.driver.stats.04")
         subset = frozenset(tags)
         if self._subset is None:
             self._subset = subset
         elif subset != self._subset:
-            self.violation("balloon.driver.stats.08",
-                           f"tags {sorted(subset)} differ from the first buffer's "
-                           f"{sorted(self._subset)}", event)
+            self.violation(
+                "balloon.driver.stats.08",
+                f"tags {sorted(subset)} differ from the first buffer's {sorted(self._subset)}",
+                event,
+            )
         else:
             self.exercised("balloon.driver.stats.08")
 
@@ -85,13 +95,17 @@ class DriverStatsMonitor(Monitor):
         if not self._live or not self.negotiated(STATS):
             return
         if self._buffers == 0:
-            self.violation("balloon.driver.stats.02",
-                           "no stats buffer was made available after initialization",
-                           {"buffers": 0})
+            self.violation(
+                "balloon.driver.stats.02",
+                "no stats buffer was made available after initialization",
+                {"buffers": 0},
+            )
         if self._refill_owed is not None:
-            self.violation("balloon.driver.stats.03",
-                           "the device used the stats buffer and no new one followed",
-                           self._refill_owed)
+            self.violation(
+                "balloon.driver.stats.03",
+                "the device used the stats buffer and no new one followed",
+                self._refill_owed,
+            )
         elif self._buffers > 1:
             self.exercised("balloon.driver.stats.03")
 
@@ -134,23 +148,30 @@ class DeviceStatsMonitor(Monitor):
         if first_unknown is not None:
             after = [t for t, _ in missing if tags.index(t) > first_unknown]
             if after:
-                self.violation("balloon.device.stats.01",
-                               f"tags {after} after unknown tag {tags[first_unknown]} were not "
-                               "taken", *evidence)
+                self.violation(
+                    "balloon.device.stats.01",
+                    f"tags {after} after unknown tag {tags[first_unknown]} were not taken",
+                    *evidence,
+                )
             else:
                 self.exercised("balloon.device.stats.01")
         if unordered:
             if missing:
                 for clause in ("balloon.device.stats.02", "balloon.driver.stats.06"):
-                    self.violation(clause, f"entries sent out of tag order were dropped: "
-                                   f"{[t for t, _ in missing]}", *evidence)
+                    self.violation(
+                        clause,
+                        f"entries sent out of tag order were dropped: {[t for t, _ in missing]}",
+                        *evidence,
+                    )
             else:
                 self.exercised("balloon.device.stats.02")
                 self.exercised("balloon.driver.stats.06")
         if len(set(tags) & known) < len(known):
             if missing and not unordered and first_unknown is None:
-                self.violation("balloon.driver.stats.07",
-                               f"a subset of statistics was not taken: {[t for t, _ in missing]}",
-                               *evidence)
+                self.violation(
+                    "balloon.driver.stats.07",
+                    f"a subset of statistics was not taken: {[t for t, _ in missing]}",
+                    *evidence,
+                )
             elif not missing:
                 self.exercised("balloon.driver.stats.07")

@@ -28,12 +28,16 @@ class MonitorContext:
     """What monitors share on one link: the catalogue (levels, conditions), the negotiated
     features as each side saw them, and the backdoor to guest memory."""
 
-    def __init__(self, catalogue: Catalogue, log: EventLog,
-                 watch: Callable[[Iterable[int]], None] | None = None,
-                 unwatch: Callable[[Iterable[int]], None] | None = None,
-                 read_memory: Callable[[int, int], bytes] | None = None,
-                 interpretations: dict[str, str] | None = None,
-                 transport: str = "") -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        log: EventLog,
+        watch: Callable[[Iterable[int]], None] | None = None,
+        unwatch: Callable[[Iterable[int]], None] | None = None,
+        read_memory: Callable[[int, int], bytes] | None = None,
+        interpretations: dict[str, str] | None = None,
+        transport: str = "",
+    ) -> None:
         self.catalogue = catalogue
         self.transport = transport  # "pci" | "mmio": the bus of the link
         self.log = log
@@ -117,8 +121,7 @@ class Monitor:
             elif clause in self._exercised:
                 found.append(Finding(clause, Verdict.PASS, "exercised without violation"))
             elif clause in self._not_applicable:
-                found.append(Finding(clause, Verdict.NOT_APPLICABLE,
-                                     self._not_applicable[clause]))
+                found.append(Finding(clause, Verdict.NOT_APPLICABLE, self._not_applicable[clause]))
         return found
 
     # -- for subclasses ---------------------------------------------------------------------
@@ -149,8 +152,12 @@ class Monitor:
 
 def _evidence(item: Event | dict[str, Any]) -> dict[str, Any]:
     if isinstance(item, Event):
-        return {"seq": item.seq, "observer": item.observer, "kind": item.kind,
-                **{k: jsonable(v) for k, v in item.data.items()}}
+        return {
+            "seq": item.seq,
+            "observer": item.observer,
+            "kind": item.kind,
+            **{k: jsonable(v) for k, v in item.data.items()},
+        }
     return {k: jsonable(v) for k, v in item.items()}
 
 

@@ -8,8 +8,12 @@ from ballast.monitors.events import Event
 from ballast.virtio.features import Feature
 from ballast.virtio.status import Status
 
-ACK, DRIVER, FEATURES_OK, DRIVER_OK = (int(Status.ACKNOWLEDGE), int(Status.DRIVER),
-                                       int(Status.FEATURES_OK), int(Status.DRIVER_OK))
+ACK, DRIVER, FEATURES_OK, DRIVER_OK = (
+    int(Status.ACKNOWLEDGE),
+    int(Status.DRIVER),
+    int(Status.FEATURES_OK),
+    int(Status.DRIVER_OK),
+)
 NEEDS_RESET = int(Status.DEVICE_NEEDS_RESET)
 VERSION_1 = 1 << Feature.VIRTIO_F_VERSION_1
 
@@ -48,14 +52,19 @@ class DriverInitMonitor(Monitor):
             return
         cleared = previous & ~value
         if cleared:
-            self.violation("core.driver.status.02",
-                           f"status write {value:#x} clears bit(s) {cleared:#x}", event)
+            self.violation(
+                "core.driver.status.02",
+                f"status write {value:#x} clears bit(s) {cleared:#x}",
+                event,
+            )
         elif previous:
             self.exercised("core.driver.status.02")
         added = value & ~previous
-        order = [(DRIVER, ACK, "DRIVER before ACKNOWLEDGE"),
-                 (FEATURES_OK, DRIVER, "FEATURES_OK before DRIVER"),
-                 (DRIVER_OK, DRIVER, "DRIVER_OK before DRIVER")]
+        order = [
+            (DRIVER, ACK, "DRIVER before ACKNOWLEDGE"),
+            (FEATURES_OK, DRIVER, "FEATURES_OK before DRIVER"),
+            (DRIVER_OK, DRIVER, "DRIVER_OK before DRIVER"),
+        ]
         if not self.legacy:
             order.append((DRIVER_OK, FEATURES_OK, "DRIVER_OK before FEATURES_OK"))
         wrong = [what for bit, needs, what in order if added & bit and not value & needs]
@@ -70,14 +79,18 @@ class DriverInitMonitor(Monitor):
 
     def on_driver_features_written(self, event: Event) -> None:
         if self.status & FEATURES_OK:
-            self.violation("core.driver.init.04",
-                           "driver features written after FEATURES_OK", event)
+            self.violation(
+                "core.driver.init.04", "driver features written after FEATURES_OK", event
+            )
         select = event["select"]
         if select < 2:
             unoffered = event["value"] & ~self.offered[select]
             if unoffered:
-                self.violation("core.driver.features.01",
-                               f"accepted bit(s) {unoffered << 32 * select:#x} not offered", event)
+                self.violation(
+                    "core.driver.features.01",
+                    f"accepted bit(s) {unoffered << 32 * select:#x} not offered",
+                    event,
+                )
             else:
                 self.exercised("core.driver.features.01")
 
@@ -85,8 +98,9 @@ class DriverInitMonitor(Monitor):
         self.exercised("core.driver.init.04")
         offered_v1 = self.offered[1] & 1
         if offered_v1 and not event["features"] & VERSION_1:
-            self.violation("core.driver.reserved.01",
-                           "VIRTIO_F_VERSION_1 offered but not accepted", event)
+            self.violation(
+                "core.driver.reserved.01", "VIRTIO_F_VERSION_1 offered but not accepted", event
+            )
         elif offered_v1:
             self.exercised("core.driver.reserved.01")
 
@@ -100,15 +114,17 @@ class DriverInitMonitor(Monitor):
         status = event["status"]
         if status & DRIVER and not status & FEATURES_OK and not self.legacy:
             if self.offered[1] & 1:  # a modern device: the legacy exception cannot apply
-                self.violation("core.driver.init.03",
-                               "device configuration written before FEATURES_OK", event)
+                self.violation(
+                    "core.driver.init.03", "device configuration written before FEATURES_OK", event
+                )
         elif status & FEATURES_OK:
             self.exercised("core.driver.init.03")
 
     def on_queue_notified(self, event: Event) -> None:
         if not self.status & DRIVER_OK:
-            self.violation("core.driver.init.07",
-                           f"queue {event['index']} notified before DRIVER_OK", event)
+            self.violation(
+                "core.driver.init.07", f"queue {event['index']} notified before DRIVER_OK", event
+            )
         else:
             self.exercised("core.driver.init.07")
 
@@ -139,9 +155,12 @@ class DeviceCoreMonitor(Monitor):
         if self._reset_pending is None:
             return
         if event["value"] != 0:
-            self.violation("core.device.reset.01",
-                           f"status reads {event['value']:#x} after a reset", self._reset_pending,
-                           event)
+            self.violation(
+                "core.device.reset.01",
+                f"status reads {event['value']:#x} after a reset",
+                self._reset_pending,
+                event,
+            )
         else:
             self.exercised("core.device.reset.01")
         self._reset_pending = None
@@ -153,9 +172,11 @@ class DeviceCoreMonitor(Monitor):
         written = event.data.get("features", 0)
         if written & ~self._offered:
             if event["accepted"]:
-                self.violation("core.device.features.03",
-                               f"FEATURES_OK kept for features {written:#x} with unoffered bits",
-                               event)
+                self.violation(
+                    "core.device.features.03",
+                    f"FEATURES_OK kept for features {written:#x} with unoffered bits",
+                    event,
+                )
             else:
                 self.exercised("core.device.features.03")
 
@@ -169,8 +190,11 @@ class DeviceCoreMonitor(Monitor):
 
     def on_isr_read(self, event: Event) -> None:
         if event.data.get("repeat") and event["value"]:
-            self.violation("pci.device.isr.05",
-                           f"ISR reads {event['value']:#x} again right after a read", event)
+            self.violation(
+                "pci.device.isr.05",
+                f"ISR reads {event['value']:#x} again right after a read",
+                event,
+            )
         elif event.data.get("repeat"):
             self.exercised("pci.device.isr.05")
 
@@ -180,9 +204,12 @@ class DeviceCoreMonitor(Monitor):
         if not self._used_without_event_idx:
             return
         if self._vring_interrupts == 0:
-            self.violation("split.device.used-suppression.03",
-                           f"{len(self._used_without_event_idx)} buffer(s) used with flags 0 and "
-                           "no used buffer notification", self._used_without_event_idx[0])
+            self.violation(
+                "split.device.used-suppression.03",
+                f"{len(self._used_without_event_idx)} buffer(s) used with flags 0 and "
+                "no used buffer notification",
+                self._used_without_event_idx[0],
+            )
         else:
             self.exercised("split.device.used-suppression.03")
 
@@ -195,11 +222,64 @@ class MmioDriverAccessMonitor(Monitor):
 
     def on_register_misuse(self, event: Event) -> None:
         if event["block"].startswith("mmio"):
-            self.violation("mmio.driver.registers.04",
-                           f"{event['register']}: {event['problem']}", event)
+            self.violation(
+                "mmio.driver.registers.04", f"{event['register']}: {event['problem']}", event
+            )
 
     def on_status_written(self, event: Event) -> None:
         if self.ctx.transport != "mmio":
             self.not_applicable("mmio.driver.registers.04", "not an MMIO link")
         else:
             self.exercised("mmio.driver.registers.04")
+
+
+class ConfigGenerationMonitor(Monitor):
+    """Multi-field config reads bracketed by config_generation reads (the loop the core
+    chapter recommends), judged from the order of the device's register accesses."""
+
+    judges = "driver"
+    clauses = ("core.driver.config.02",)
+
+    def __init__(self, ctx: MonitorContext) -> None:
+        super().__init__(ctx)
+        self._group: list[Event] = []
+        self._led = False  # the current group of reads started after a generation read
+        self._legacy = False
+
+    def on_generation_read(self, event: Event) -> None:
+        self._close(trailing=True)
+        self._led = True
+
+    def on_config_read(self, event: Event) -> None:
+        self._group.append(event)
+
+    def on_status_written(self, event: Event) -> None:
+        self._legacy = bool(event.data.get("legacy"))
+        if self._legacy:
+            self.not_applicable("core.driver.config.02", "legacy link: no config_generation")
+        self._close(trailing=False)
+
+    def on_queue_notified(self, event: Event) -> None:
+        self._close(trailing=False)
+
+    def on_config_written(self, event: Event) -> None:
+        self._close(trailing=False)
+
+    def _close(self, trailing: bool) -> None:
+        fields = {e["offset"] // 4 for e in self._group}
+        if len(fields) > 1 and not self._legacy:
+            if self._led and trailing:
+                self.exercised("core.driver.config.02")
+            else:
+                offsets = sorted(e["offset"] for e in self._group)
+                self.violation(
+                    "core.driver.config.02",
+                    f"config fields at offsets {offsets} read without config_generation "
+                    "before and after",
+                    *self._group[:2],
+                )
+        self._group = []
+        self._led = False
+
+    def finish(self) -> None:
+        self._close(trailing=False)

@@ -45,6 +45,7 @@ class Kind:
     QUEUE_FIELD_WRITTEN = "queue_field_written"  # index, field, value, enabled
     REGISTER_MISUSE = "register_misuse"  # block, register, offset, width, problem
     CONFIG_READ = "config_read"  # offset, size, value
+    GENERATION_READ = "generation_read"  # value
     CONFIG_WRITTEN = "config_written"  # offset, size, value, status
     AVAIL_BUFFER = "avail_buffer"  # queue, role, head, out: [(addr, len)], in_: [(addr, len)]
     RING_ERROR = "ring_error"  # queue, rule, detail: the driver broke a split-ring rule

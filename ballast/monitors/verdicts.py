@@ -22,8 +22,15 @@ class Verdict(StrEnum):
 
 # Worse first: when several findings concern one clause in one test, the worst wins.
 SEVERITY = [
-    Verdict.ERROR, Verdict.CRASH, Verdict.TIMEOUT, Verdict.FAIL, Verdict.WARN,
-    Verdict.NOT_OBSERVABLE, Verdict.NOT_SUPPORTED, Verdict.NOT_APPLICABLE, Verdict.WAIVED,
+    Verdict.ERROR,
+    Verdict.CRASH,
+    Verdict.TIMEOUT,
+    Verdict.FAIL,
+    Verdict.WARN,
+    Verdict.NOT_OBSERVABLE,
+    Verdict.NOT_SUPPORTED,
+    Verdict.NOT_APPLICABLE,
+    Verdict.WAIVED,
     Verdict.PASS,
 ]
 

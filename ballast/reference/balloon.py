@@ -22,15 +22,33 @@ NUM_PAGES = 0
 ACTUAL = 4
 FREE_PAGE_HINT_CMD_ID = 8
 POISON_VAL = 12
-CONFIG_FIELDS = {NUM_PAGES: "num_pages", ACTUAL: "actual",
-                 FREE_PAGE_HINT_CMD_ID: "free_page_hint_cmd_id", POISON_VAL: "poison_val"}
+CONFIG_FIELDS = {
+    NUM_PAGES: "num_pages",
+    ACTUAL: "actual",
+    FREE_PAGE_HINT_CMD_ID: "free_page_hint_cmd_id",
+    POISON_VAL: "poison_val",
+}
 
 STAT_TAGS = {
-    0: "SWAP_IN", 1: "SWAP_OUT", 2: "MAJFLT", 3: "MINFLT", 4: "MEMFREE", 5: "MEMTOT",
-    6: "AVAIL", 7: "CACHES", 8: "HTLB_PGALLOC", 9: "HTLB_PGFAIL",
+    0: "SWAP_IN",
+    1: "SWAP_OUT",
+    2: "MAJFLT",
+    3: "MINFLT",
+    4: "MEMFREE",
+    5: "MEMTOT",
+    6: "AVAIL",
+    7: "CACHES",
+    8: "HTLB_PGALLOC",
+    9: "HTLB_PGFAIL",
 }
-LINUX_612_TAGS = {10: "OOM_KILL", 11: "ALLOC_STALL", 12: "ASYNC_SCAN", 13: "DIRECT_SCAN",
-                  14: "ASYNC_RECLAIM", 15: "DIRECT_RECLAIM"}
+LINUX_612_TAGS = {
+    10: "OOM_KILL",
+    11: "ALLOC_STALL",
+    12: "ASYNC_SCAN",
+    13: "DIRECT_SCAN",
+    14: "ASYNC_RECLAIM",
+    15: "DIRECT_RECLAIM",
+}
 
 
 class Queue(StrEnum):
@@ -61,23 +79,32 @@ class Numbering(StrEnum):
 
 def queue_indices(numbering: Numbering, offered: int, negotiated: int) -> dict[Queue, int]:
     """Index of each queue that exists on a link, under one reading."""
-    present = [q for q in Queue if q not in OPTIONAL_QUEUE_FEATURE
-               or has(negotiated, OPTIONAL_QUEUE_FEATURE[q])]
+    present = [
+        q
+        for q in Queue
+        if q not in OPTIONAL_QUEUE_FEATURE or has(negotiated, OPTIONAL_QUEUE_FEATURE[q])
+    ]
     if numbering is Numbering.FIXED:
         return {q: list(Queue).index(q) for q in present}
     basis = offered if numbering is Numbering.DENSE_OFFERED else negotiated
-    dense = [q for q in Queue if q not in OPTIONAL_QUEUE_FEATURE
-             or has(basis, OPTIONAL_QUEUE_FEATURE[q])]
+    dense = [
+        q for q in Queue if q not in OPTIONAL_QUEUE_FEATURE or has(basis, OPTIONAL_QUEUE_FEATURE[q])
+    ]
     return {q: i for i, q in enumerate(dense) if q in present}
 
 
 def device_queue_count(numbering: Numbering, offered: int) -> list[bool]:
     """Which queue slots a device exposes before negotiation (True = may exist)."""
     if numbering is Numbering.FIXED:
-        return [q not in OPTIONAL_QUEUE_FEATURE or has(offered, OPTIONAL_QUEUE_FEATURE[q])
-                for q in Queue]
-    return [True] * sum(1 for q in Queue if q not in OPTIONAL_QUEUE_FEATURE
-                        or has(offered, OPTIONAL_QUEUE_FEATURE[q]))
+        return [
+            q not in OPTIONAL_QUEUE_FEATURE or has(offered, OPTIONAL_QUEUE_FEATURE[q])
+            for q in Queue
+        ]
+    return [True] * sum(
+        1
+        for q in Queue
+        if q not in OPTIONAL_QUEUE_FEATURE or has(offered, OPTIONAL_QUEUE_FEATURE[q])
+    )
 
 
 def config_size(offered: int) -> int:

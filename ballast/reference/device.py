@@ -66,8 +66,9 @@ class BalloonDevice:
 
     device_id = b.DEVICE_ID
 
-    def __init__(self, memory: GuestMemory, events: EventLog,
-                 options: DeviceOptions | None = None) -> None:
+    def __init__(
+        self, memory: GuestMemory, events: EventLog, options: DeviceOptions | None = None
+    ) -> None:
         self.options = options or DeviceOptions()
         check_faults("device", self.options.faults)
         self.faults = self.options.faults
@@ -94,8 +95,10 @@ class BalloonDevice:
         return b.config_size(self.options.features)
 
     def config_read(self, offset: int, size: int) -> bytes:
-        layout = b"".join(v.to_bytes(4, self._config_order()) for v in (
-            self.num_pages, self.actual, self.cmd_id, self.poison_val))
+        layout = b"".join(
+            v.to_bytes(4, self._config_order())
+            for v in (self.num_pages, self.actual, self.cmd_id, self.poison_val)
+        )
         return layout[offset : offset + size]
 
     def config_write(self, offset: int, data: bytes) -> None:
@@ -104,8 +107,10 @@ class BalloonDevice:
         self._config_bytes = bytes(raw)
         touches = range(offset, offset + len(data))
         order = self._config_order()
-        if b.ACTUAL + 3 in touches or (self._fault("legacy_actual_use_partial")
-                                       and any(b.ACTUAL <= i < b.ACTUAL + 4 for i in touches)):
+        if b.ACTUAL + 3 in touches or (
+            self._fault("legacy_actual_use_partial")
+            and any(b.ACTUAL <= i < b.ACTUAL + 4 for i in touches)
+        ):
             self.actual = int.from_bytes(raw[b.ACTUAL : b.ACTUAL + 4], order)
             self._acked_requests = 0
         if any(b.POISON_VAL <= i < b.POISON_VAL + 4 for i in touches):
@@ -128,13 +133,18 @@ class BalloonDevice:
             while (chain := queue.pop()) is not None:
                 self._handle(role, index, queue, chain)
         except QueueError as exc:
-            self.events.emit("device", Kind.RING_ERROR, queue=index, rule=str(exc.rule),
-                             detail=exc.detail)
+            self.events.emit(
+                "device", Kind.RING_ERROR, queue=index, rule=str(exc.rule), detail=exc.detail
+            )
             self.model.set_needs_reset()
 
     def driver_ok(self) -> None:
-        self.events.emit("device", Kind.DRIVER_OK_SEEN, negotiated=self.model.negotiated,
-                         legacy=self.model.is_legacy)
+        self.events.emit(
+            "device",
+            Kind.DRIVER_OK_SEEN,
+            negotiated=self.model.negotiated,
+            legacy=self.model.is_legacy,
+        )
 
     def reset(self) -> None:
         self._reset_state()
@@ -242,8 +252,9 @@ class BalloonDevice:
         return self._legacy_big_endian()
 
     def _roles(self) -> dict[int, Queue]:
-        indices = b.queue_indices(self.options.numbering, self.options.features,
-                                  self.model.negotiated)
+        indices = b.queue_indices(
+            self.options.numbering, self.options.features, self.model.negotiated
+        )
         return {index: role for role, index in indices.items()}
 
     def _queue(self, index: int) -> DeviceQueue | None:
@@ -255,7 +266,9 @@ class BalloonDevice:
             return cached[1]
         negotiated = self.model.negotiated
         queue = DeviceQueue(
-            self.host_mem, config.size, QueueLayout(config.desc, config.avail, config.used, 0),
+            self.host_mem,
+            config.size,
+            QueueLayout(config.desc, config.avail, config.used, 0),
             event_idx=has(negotiated, Feature.VIRTIO_F_EVENT_IDX),
             indirect=has(negotiated, Feature.VIRTIO_F_INDIRECT_DESC),
             big_endian=self._data_big_endian(),
@@ -263,14 +276,30 @@ class BalloonDevice:
         self._queues[index] = (config.epoch, queue)
         return queue
 
-    def _use(self, index: int, queue: DeviceQueue, chain: Chain, written: int,
-             role: Queue) -> None:
-        """Acknowledge a buffer (now, or when the machine releases held completions)."""
+    def _use(
+        self,
+        index: int,
+        queue: DeviceQueue,
+        chain: Chain,
+        written: int,
+        role: Queue,
+        discard: list[int] | None = None,
+    ) -> None:
+        """Acknowledge a buffer (now, or when the machine releases held completions);
+        ``discard`` pages are reclaimed as the acknowledgement goes out (seeded bugs)."""
 
         def complete() -> None:
+            for pfn in discard or ():
+                self.memory.discard(pfn)
             queue.push(chain.head, written)
-            self.events.emit("device", Kind.BUFFER_USED, queue=index, role=str(role),
-                             head=chain.head, written=written)
+            self.events.emit(
+                "device",
+                Kind.BUFFER_USED,
+                queue=index,
+                role=str(role),
+                head=chain.head,
+                written=written,
+            )
             if queue.needs_interrupt() and not self._fault("skip_used_interrupt"):
                 self.model.raise_vring_interrupt(index)
 
@@ -280,8 +309,15 @@ class BalloonDevice:
         return b"".join(self.host_mem.read(addr, length) for addr, length in chain.out)
 
     def _handle(self, role: Queue, index: int, queue: DeviceQueue, chain: Chain) -> None:
-        self.events.emit("device", Kind.AVAIL_BUFFER, queue=index, role=str(role),
-                         head=chain.head, out=list(chain.out), in_=list(chain.in_))
+        self.events.emit(
+            "device",
+            Kind.AVAIL_BUFFER,
+            queue=index,
+            role=str(role),
+            head=chain.head,
+            out=list(chain.out),
+            in_=list(chain.in_),
+        )
         handler = {
             Queue.INFLATE: self._inflate,
             Queue.DEFLATE: self._deflate,
@@ -293,8 +329,13 @@ class BalloonDevice:
 
     def _inflate(self, index: int, queue: DeviceQueue, chain: Chain) -> None:
         pfns = b.decode_pfns(self._read_out(chain), self._data_big_endian())
-        self.events.emit("device", Kind.BALLOON_INFLATE, head=chain.head, pfns=pfns,
-                         length=sum(n for _, n in chain.out))
+        self.events.emit(
+            "device",
+            Kind.BALLOON_INFLATE,
+            head=chain.head,
+            pfns=pfns,
+            length=sum(n for _, n in chain.out),
+        )
         beyond_target = len(self._balloon) >= self.num_pages
         if (self._fault("reject_excess_inflate") and beyond_target) or (
             self._fault("expects_actual_per_request") and self._actual_stale()
@@ -319,8 +360,13 @@ class BalloonDevice:
 
     def _deflate(self, index: int, queue: DeviceQueue, chain: Chain) -> None:
         pfns = b.decode_pfns(self._read_out(chain), self._data_big_endian())
-        self.events.emit("device", Kind.BALLOON_DEFLATE, head=chain.head, pfns=pfns,
-                         length=sum(n for _, n in chain.out))
+        self.events.emit(
+            "device",
+            Kind.BALLOON_DEFLATE,
+            head=chain.head,
+            pfns=pfns,
+            length=sum(n for _, n in chain.out),
+        )
         after = len(self._balloon - set(pfns))
         tell = has(self.model.negotiated, Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST)
         refused = (
@@ -331,26 +377,39 @@ class BalloonDevice:
         )
         if refused:
             return  # never acknowledged: the driver waits in vain
-        if self._fault("deflate_discards_pages") or (
+        discards = self._fault("deflate_discards_pages") or (
             self._fault("legacy_discard_on_deflate") and self.model.is_legacy and not tell
-        ):
-            for pfn in pfns:
-                self.memory.discard(pfn)
+        )
         self._balloon.difference_update(pfns)
         self._acked_requests += 1
-        self._use(index, queue, chain, self._used_len(chain), Queue.DEFLATE)
+        self._use(
+            index,
+            queue,
+            chain,
+            self._used_len(chain),
+            Queue.DEFLATE,
+            discard=pfns if discards else None,
+        )
 
     def _stats_buffer(self, index: int, queue: DeviceQueue, chain: Chain) -> None:
         data = self._read_out(chain)
         held_before = self._stats_held is not None
         entries = b.decode_stats(data, self._stats_big_endian())
         self._stats_buffers += 1
-        self.events.emit("device", Kind.STATS_BUFFER, head=chain.head, length=len(data),
-                         entries=entries, held_before=held_before, number=self._stats_buffers)
+        self.events.emit(
+            "device",
+            Kind.STATS_BUFFER,
+            head=chain.head,
+            length=len(data),
+            entries=entries,
+            held_before=held_before,
+            number=self._stats_buffers,
+        )
         first_legacy = self._stats_buffers == 1 and self.model.is_legacy
         tags = [tag for tag, _ in entries]
         dropped = (self._fault("stats_require_all_tags") and set(b.STAT_TAGS) - set(tags)) or (
-            self._fault("stats_drop_unordered") and tags != sorted(tags))
+            self._fault("stats_drop_unordered") and tags != sorted(tags)
+        )
         if (not first_legacy or self._fault("legacy_use_first_stats")) and not dropped:
             self._stats.update(self._accepted_stats(entries))
         if held_before and self._stats_held is not None:
@@ -378,37 +437,58 @@ class BalloonDevice:
         return accepted
 
     def _hint(self, index: int, queue: DeviceQueue, chain: Chain) -> None:
+        discard: list[int] | None = None
         if chain.out and not chain.in_:
             data = self._read_out(chain)
             big = self._data_big_endian()
             if self._fault("legacy_cmd_id_wrong_endian") and self.model.is_legacy:
                 big = not big
             value = b.decode_u32(data, big) if len(data) >= 4 else None
-            self.events.emit("device", Kind.HINT_COMMAND, head=chain.head, length=len(data),
-                             cmd_id=value, current=self.cmd_id)
+            self.events.emit(
+                "device",
+                Kind.HINT_COMMAND,
+                head=chain.head,
+                length=len(data),
+                cmd_id=value,
+                current=self.cmd_id,
+            )
             if value == b.CMD_ID_STOP and self._round is not None:
                 self._round.stop_received = True
             self._hint_cmd_seen = value
         else:
-            pfns = sorted({(addr + off) >> b.PFN_SHIFT for addr, length in chain.in_
-                           for off in range(0, length, PAGE_SIZE)})
-            matches = (self._round is not None and self._hint_cmd_seen == self.cmd_id
-                       and self.cmd_id >= b.CMD_ID_MIN)
-            self.events.emit("device", Kind.HINT_PAGES, head=chain.head, pfns=pfns,
-                             cmd_id=self._hint_cmd_seen, current=self.cmd_id, matches=matches)
+            pfns = sorted(
+                {
+                    (addr + off) >> b.PFN_SHIFT
+                    for addr, length in chain.in_
+                    for off in range(0, length, PAGE_SIZE)
+                }
+            )
+            matches = (
+                self._round is not None
+                and self._hint_cmd_seen == self.cmd_id
+                and self.cmd_id >= b.CMD_ID_MIN
+            )
+            self.events.emit(
+                "device",
+                Kind.HINT_PAGES,
+                head=chain.head,
+                pfns=pfns,
+                cmd_id=self._hint_cmd_seen,
+                current=self.cmd_id,
+                matches=matches,
+            )
             if self._round is not None and (matches or self._fault("hint_accept_stale_pages")):
                 if self._round not in self._rounds:
                     self._rounds.append(self._round)
                 self._round.pages.update(pfns)
-                if self._fault("hint_discard_after_release"):
-                    for pfn in pfns:
-                        self.memory.discard(pfn)
-                elif self.options.modify_hinted_pages or (
+                if self.options.modify_hinted_pages or (
                     not matches and self._fault("hint_accept_stale_pages")
                 ):
                     for pfn in pfns:
                         self.host_mem.write(pfn << b.PFN_SHIFT, SCRIBBLE)
-        self._use(index, queue, chain, 0, Queue.HINT)
+            if self._fault("hint_discard_after_release"):
+                discard = pfns  # reclaimed at the ack, whatever the guest wrote meanwhile
+        self._use(index, queue, chain, 0, Queue.HINT, discard=discard)
 
     def _report(self, index: int, queue: DeviceQueue, chain: Chain) -> None:
         ranges = list(chain.in_)

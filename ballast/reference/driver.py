@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, cast
 
 from ballast.monitors.events import EventLog, Kind
 from ballast.reference import balloon as b
@@ -97,19 +97,8 @@ class DriverTimeout(DriverError):
 def typical_stats() -> list[tuple[int, int]]:
     """The ten spec statistics in the order Linux 6.1 sends them, with the values of a
     lightly loaded 256 MiB guest."""
-    values = {
-        0: 0,
-        1: 0,
-        2: 12,
-        3: 48_211,
-        4: 180 << 20,
-        5: 240 << 20,
-        6: 200 << 20,
-        7: 24 << 20,
-        8: 0,
-        9: 0,
-    }
-    return [(tag, values[tag]) for tag in LINUX_STATS_ORDER]
+    by_tag = (0, 0, 12, 48_211, 180 << 20, 240 << 20, 200 << 20, 24 << 20, 0, 0)
+    return [(tag, by_tag[tag]) for tag in LINUX_STATS_ORDER]
 
 
 @dataclass(frozen=True)
@@ -126,14 +115,16 @@ class DriverPolicy:
     memory_layout: MemoryLayout = field(default_factory=lambda: MemoryLayout.for_ram(64 << 20))
     timeout: float = 1.0  # seconds to wait for the device to use a request
     early_deflate_reuse: bool = False  # without MUST_TELL_HOST: reuse before the deflate ack
+    overshoot: int = 0  # pages supplied beyond a non-zero num_pages (a MAY)
+    actual_every_batch: bool = True  # False: actual once per inflate/deflate run (a MAY)
     faults: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         check_faults("driver", self.faults)
         if not 0 < self.batch <= 0xFFFFFFFF // b.PFN_SIZE:
             raise ValueError(f"batch must be a positive PFN count, got {self.batch}")
-        if self.hint_batch <= 0 or self.report_chunk_pages <= 0:
-            raise ValueError("hint_batch and report_chunk_pages must be positive")
+        if min(self.hint_batch, self.report_chunk_pages) <= 0 or self.overshoot < 0:
+            raise ValueError("hint_batch and report_chunk_pages must be positive, overshoot >= 0")
         if not 0 <= self.poison_val <= 0xFFFFFFFF:
             raise ValueError(f"poison_val must fit 32 bits, got {self.poison_val:#x}")
 
@@ -147,7 +138,7 @@ class _Vq:
     """One live virtqueue: its ring and what the driver put in each in-flight buffer (the
     ring's token), reported when exposed and again when the device uses it."""
 
-    def __init__(self, index: int, role: Queue, queue: DriverQueue, driver: BalloonDriver):
+    def __init__(self, index: int, role: Queue, queue: DriverQueue, driver: BalloonDriver) -> None:
         self.index = index
         self.role = role
         self.queue = queue
@@ -433,13 +424,14 @@ class BalloonDriver:
                 raise DriverTimeout(f"driver still busy after {timeout} s")
 
     def reconcile(self) -> bool:
-        """Inflate or deflate toward num_pages; returns whether the balloon changed."""
+        """Inflate or deflate toward num_pages (plus the policy's overshoot); returns
+        whether the balloon changed."""
         if not self.live:
             return False
         have = self.pool.count(PageState.IN_BALLOON)
-        target = self.num_pages
+        target = self.num_pages + self.policy.overshoot if self.num_pages else 0
         if target > have:
-            if self._fault("ignore_inflate_request") or self._oom_hold == target:
+            if self._fault("ignore_inflate_request") or self._oom_hold == self.num_pages:
                 return False  # fault ignore_inflate_request: num_pages > actual is ignored
             changed = self._inflate(target - have) > 0
         else:
@@ -543,7 +535,7 @@ class BalloonDriver:
             )
             if not runs:
                 break
-            pfns = list(chain.from_iterable(runs))
+            pfns = _pfn_list(runs)
             if self._trusts_balloon():
                 self._capture(pfns)
             head = self._post_pfns(Queue.INFLATE, pfns)
@@ -562,8 +554,15 @@ class BalloonDriver:
                 inflate.kick()
                 self._wait(inflate, resent)
             done += len(pfns)
-            self._write_actual()
+            self._batch_done(last=False)
+        if done:
+            self._batch_done(last=True)
         return done
+
+    def _batch_done(self, last: bool) -> None:
+        """``actual`` follows each acknowledged request, or (policy) each run of them."""
+        if last != self.policy.actual_every_batch:
+            self._write_actual()
 
     def _deflate(self, n: int) -> int:
         """Take up to ``n`` pages back from the balloon through the deflateq."""
@@ -571,11 +570,13 @@ class BalloonDriver:
         deflate = self._vqs[Queue.DEFLATE]
         tell = self._has(F.VIRTIO_BALLOON_F_MUST_TELL_HOST)
         reuse_early = not tell and self.policy.early_deflate_reuse
+        # fault poison_skip_fill: deflated pages are never poisoned before reuse
+        poison = self._has(F.VIRTIO_BALLOON_F_PAGE_POISON) and not self._fault("poison_skip_fill")
         while done < n:
             runs = self.pool.find(PageState.IN_BALLOON, min(self.policy.batch, n - done))
             if not runs:
                 break
-            pfns = list(chain.from_iterable(runs))
+            pfns = _pfn_list(runs)
             done += len(pfns)
             first = [range(pfns[0], pfns[0] + 1)]
             if self._fault("use_without_deflate"):
@@ -592,13 +593,15 @@ class BalloonDriver:
             self._wait(deflate, head)
             self._check_trusted(pfns, "balloon-content")
             self.pool.move(runs, PageState.IN_BALLOON, PageState.FREE)
-            if self._has(F.VIRTIO_BALLOON_F_PAGE_POISON) and not self._fault("poison_skip_fill"):
-                self.pool.mark_poison(runs, True)  # fault poison_skip_fill: never poisoned
+            if poison:
+                self.pool.mark_poison(runs, True)
             if reuse_early:
                 self.pool.move(first, PageState.FREE, PageState.IN_USE)
                 self.pool.mark_poison(first, False)
                 self._verify_reused(pfns[:1])
-            self._write_actual()
+            self._batch_done(last=False)
+        if done:
+            self._batch_done(last=True)
         return done
 
     def _reuse_before_ack(self, pfn: int) -> None:
@@ -696,7 +699,7 @@ class BalloonDriver:
         if hint is not None and (used := hint.reap()):
             worked = True
             for elem in used:
-                pfns = elem.token.get("pfns", [])  # type: ignore[attr-defined]
+                pfns = cast(Request, elem.token).get("pfns", [])
                 self._hint_in_flight.difference_update(pfns)
                 self._verify_reused(pfns)
         report = self._vqs.get(Queue.REPORT)
@@ -766,7 +769,7 @@ class BalloonDriver:
         if not runs:
             return False
         self.pool.move(runs, PageState.FREE, PageState.HINTED)
-        pfns = list(chain.from_iterable(runs))
+        pfns = _pfn_list(runs)
         if self._fault("trust_hinted_page_content"):
             self._capture(pfns)
         for run in runs:
@@ -786,13 +789,13 @@ class BalloonDriver:
         if self._fault("hint_read_after_done"):
             for run in runs:
                 self._mem.read(run.start << b.PFN_SHIFT, PATTERN_SIZE)  # fault: read, not init
-        self._check_trusted(list(chain.from_iterable(runs)), "hint-content")
+        self._check_trusted(_pfn_list(runs), "hint-content")
         self.pool.move(runs, PageState.HINTED, PageState.FREE)
 
     def _release_hinted_early(self, runs: list[range]) -> int:
         """Hinted pages taken for use before DONE: initialized before use; if their hint
         buffer is still with the device, the data is checked when it comes back."""
-        pfns = list(chain.from_iterable(runs))
+        pfns = _pfn_list(runs)
         self.events.emit("driver", Kind.HINT_RELEASED_EARLY, pfns=pfns)
         if self._fault("hint_read_before_init_early"):
             for pfn in pfns:
@@ -830,7 +833,7 @@ class BalloonDriver:
         return sum(map(len, runs))
 
     def _report(self, vq: _Vq, group: list[range], poison: bool) -> None:
-        pfns = list(chain.from_iterable(group))
+        pfns = _pfn_list(group)
         if self._fault("trust_reported_page_content"):
             self._capture(pfns)
         ranges = [(run.start << b.PFN_SHIFT, len(run) * PAGE_SIZE) for run in group]
@@ -912,6 +915,11 @@ class BalloonDriver:
     def balloon_pfns(self) -> set[int]:
         """Pages the driver has given to the balloon."""
         return self.pool.pfns(PageState.IN_BALLOON)
+
+
+def _pfn_list(runs: list[range]) -> list[int]:
+    """The PFNs of ``runs``, in order (one run, the common case, is copied in one go)."""
+    return list(runs[0]) if len(runs) == 1 else list(chain.from_iterable(runs))
 
 
 def _report_groups(runs: list[range], capacity: int, split_touching: bool) -> list[list[range]]:

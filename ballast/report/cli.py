@@ -6,7 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from ballast.errors import UsageError
 from ballast.paths import spec_refs_dir
 from ballast.report.diff import diff, format_text
 from ballast.report.merge import merge
@@ -20,11 +19,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--spec-refs", type=Path, help="catalogue directory (default: spec_refs/)")
     commands = report.add_subparsers(dest="report_command", required=True)
 
-    rend = commands.add_parser("render", help="write index.html, summary.md, junit.xml, "
-                               "traceability.csv from a results file")
+    rend = commands.add_parser(
+        "render",
+        help="write index.html, summary.md, junit.xml, traceability.csv from a results file",
+    )
     rend.add_argument("results", type=Path, metavar="RESULTS")
-    rend.add_argument("--out", type=Path, metavar="DIR",
-                      help="output directory (default: the results file's directory)")
+    rend.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output directory (default: the results file's directory)",
+    )
     rend.set_defaults(func=cmd_render)
 
     dif = commands.add_parser("diff", help="per-test and per-clause changes from run A to B")
@@ -45,10 +50,8 @@ def _catalogue(args: argparse.Namespace) -> Catalogue:
 
 def cmd_render(args: argparse.Namespace) -> int:
     results = read_json(args.results)
-    try:
-        written = render(results, args.out or args.results.parent, _catalogue(args))
-    except UsageError as exc:
-        raise UsageError(f"{args.results}: {exc}") from None
+    out = args.out or args.results.parent
+    written = render(results, out, _catalogue(args), source=str(args.results))
     for path in written.values():
         print(f"wrote {path}")
     return 0

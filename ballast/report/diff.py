@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ballast.report.rollup import FAILING, Rollup, test_clause_verdicts
+from ballast.report.rollup import FAILING, Rollup, verdicts_by_clause
 
 KINDS = ("newly_failing", "changed_failure", "newly_passing", "changed", "added", "removed")
 BAD_TEST = frozenset({"FAIL", "WARN", "CRASH", "TIMEOUT", "ERROR"})
@@ -43,8 +43,9 @@ def _test_state(test: dict[str, Any]) -> dict[str, Any]:
     return {
         "key": test["nodeid"],
         "state": test["verdict"],
-        "failing": (failing := {c: v for c, v in test_clause_verdicts(test).items()
-                                if v in BAD_TEST}),
+        "failing": (
+            failing := {c: v for c, v in verdicts_by_clause(test).items() if v in BAD_TEST}
+        ),
         "mode": failing,
         "message": " ".join(test["message"].split()),
     }
@@ -70,8 +71,9 @@ def _clause_kind(a: dict[str, Any], b: dict[str, Any]) -> str | None:
     return _kind(a, b, bad_a, bad_b, passing=b["state"] == Rollup.COMPLIANT)
 
 
-def _kind(a: dict[str, Any], b: dict[str, Any], bad_a: bool, bad_b: bool,
-          passing: bool) -> str | None:
+def _kind(
+    a: dict[str, Any], b: dict[str, Any], bad_a: bool, bad_b: bool, passing: bool
+) -> str | None:
     if bad_b and not bad_a:
         return "newly_failing"
     if bad_a and bad_b and (a["state"] != b["state"] or a["mode"] != b["mode"]):
@@ -91,14 +93,16 @@ def _transitions(
         a, b = old.get(key), new.get(key)
         kind = "added" if a is None else "removed" if b is None else classify(a, b)
         if kind is not None:
-            out[kind].append({
-                "key": key,
-                "before": a and a["state"],
-                "after": b and b["state"],
-                "failing_before": a["failing"] if a else {},
-                "failing_after": b["failing"] if b else {},
-                **({"message": b["message"]} if b and "message" in b else {}),
-            })
+            out[kind].append(
+                {
+                    "key": key,
+                    "before": a and a["state"],
+                    "after": b and b["state"],
+                    "failing_before": a["failing"] if a else {},
+                    "failing_after": b["failing"] if b else {},
+                    **({"message": b["message"]} if b and "message" in b else {}),
+                }
+            )
     return out
 
 
@@ -120,10 +124,17 @@ def format_text(changes: dict[str, Any]) -> str:
 
 def _line(change: dict[str, Any]) -> str:
     states = f"{change['before'] or '-'} -> {change['after'] or '-'}"
-    failing = change["failing_after"] or change["failing_before"]
-    detail = ", ".join(f"{k} {v}" for k, v in failing.items())
-    message = change.get("message", "")
+    was, now = _failures(change["failing_before"]), _failures(change["failing_after"])
+    if was and now and was != now:
+        detail = f"{was} -> {now}"
+    else:
+        detail = now or (f"was {was}" if was else "")
     tail = f"  [{detail}]" if detail else ""
-    if message and change["after"] in BAD_TEST:
-        tail += f"  {message[:120]}"
+    if change.get("message") and change["after"] in BAD_TEST:
+        tail += f"  {change['message'][:120]}"
     return f"  {states:30} {change['key']}{tail}"
+
+
+def _failures(failing: dict[str, Any]) -> str:
+    """``clause VERDICT`` for a test, ``N VERDICT`` for a clause's verdict counts."""
+    return ", ".join(f"{v} {k}" if isinstance(v, int) else f"{k} {v}" for k, v in failing.items())

@@ -19,8 +19,7 @@ from ballast.report.waivers import waivers_of
 from ballast.spec.catalogue import Catalogue
 
 # run fields every shard of one run must agree on
-SAME = ("ballast_version", "catalogue_revision", "interpretations", "profile",
-        "certification_run")
+SAME = ("ballast_version", "catalogue_revision", "interpretations", "profile", "certification_run")
 
 Shard = tuple[str, dict[str, Any]]  # (name for messages, results)
 
@@ -41,8 +40,9 @@ def merge(shards: Sequence[Shard], catalogue: Catalogue) -> dict[str, Any]:
         "tests": tests,
         "clauses": rollups,
         "coverage": coverage(tests, catalogue),
-        "certification": certify(rollups, catalogue, waivers_of(tests),
-                                 run["certification_run"], run.get("profile")),
+        "certification": certify(
+            rollups, catalogue, waivers_of(tests), run["certification_run"], run.get("profile")
+        ),
     }
     validate(merged, "merged results")
     return merged
@@ -58,8 +58,9 @@ def _run(shards: Sequence[Shard]) -> dict[str, Any]:
                     f"has {first['run'].get(field)!r}; shards of one run must agree"
                 )
         for side in ("device", "driver"):
-            unnamed = any(t["subject"] == side and not t.get("implementation")
-                          for t in results["tests"])
+            unnamed = any(
+                t["subject"] == side and not t.get("implementation") for t in results["tests"]
+            )
             if unnamed and results["run"][side] != first["run"][side]:
                 raise UsageError(
                     f"{name}: tests a different {side} than {first_name} without naming the "

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ballast.report.rollup import (
     ORDER,
     Rollup,
     describe_counts,
-    test_clause_verdicts,
+    implementation_of,
     verdict_counts,
+    verdicts_by_clause,
 )
 from ballast.report.templates import asset, environment
 from ballast.spec.catalogue import LEVELS, Catalogue
@@ -30,6 +31,7 @@ EVENT_KEYS = ("seq", "observer", "kind")
 @dataclass
 class Cell:
     rollup: str
+    verdicts: list[str]
     counts: str
     links: list[tuple[str, str, str]]  # (anchor, verdict, node ID) of tests that did not pass
     more: int
@@ -47,18 +49,29 @@ class Row:
     features: list[str]
     profiles: list[str]
     cells: list[Cell | None]
-    tokens: str  # what the verdict filter matches: "<column>.<VERDICT>", "<column>.=<ROLLUP>"
+
+    @property
+    def tokens(self) -> str:
+        """What the verdict filter matches: ``<column>.<VERDICT>`` and ``<column>.=<ROLLUP>``
+        for each cell, and the same with column ``*`` (any implementation)."""
+        marks = [
+            (col, mark)
+            for col, cell in enumerate(self.cells)
+            if cell
+            for mark in [*cell.verdicts, f"={cell.rollup}"]
+        ]
+        return " ".join(dict.fromkeys(t for c, m in marks for t in (f"{c}.{m}", f"*.{m}")))
 
 
 @dataclass
 class Filters:
-    roles: list[str] = field(default_factory=list)
-    levels: list[str] = field(default_factory=list)
-    areas: list[str] = field(default_factory=list)
-    features: list[str] = field(default_factory=list)
-    profiles: list[str] = field(default_factory=list)
-    verdicts: list[str] = field(default_factory=list)
-    rollups: list[str] = field(default_factory=list)
+    roles: list[str]
+    levels: list[str]
+    areas: list[str]
+    features: list[str]
+    profiles: list[str]
+    verdicts: list[str]
+    rollups: list[str]
 
 
 def render_page(results: dict[str, Any], catalogue: Catalogue) -> str:
@@ -66,25 +79,29 @@ def render_page(results: dict[str, Any], catalogue: Catalogue) -> str:
     anchors = {t["nodeid"]: f"t{i}" for i, t in enumerate(tests) if t["verdict"] != "PASS"}
     columns = list(dict.fromkeys(e["implementation"] for e in results["clauses"]))
     rows = _rows(results["clauses"], columns, anchors, {t["nodeid"]: t for t in tests}, catalogue)
-    return environment().get_template("index.html").render(
-        run=results["run"],
-        columns=_columns(columns, tests),
-        rows=rows,
-        filters=_filters(rows, catalogue),
-        coverage=results["coverage"],
-        areas=_areas(results["coverage"]),
-        certification=results["certification"],
-        failed=_failed(tests, anchors),
-        totals=describe_counts(verdict_counts(t["verdict"] for t in tests)),
-        css=asset("report.css"),
-        js=asset("report.js"),
+    return (
+        environment()
+        .get_template("index.html")
+        .render(
+            run=results["run"],
+            columns=_columns(columns, tests),
+            rows=rows,
+            filters=_filters(rows, catalogue),
+            coverage=results["coverage"],
+            areas=_areas(results["coverage"]),
+            certification=results["certification"],
+            failed=_failed(tests, anchors),
+            totals=describe_counts(verdict_counts(t["verdict"] for t in tests)),
+            css=asset("report.css"),
+            js=asset("report.js"),
+        )
     )
 
 
 def _columns(columns: list[str], tests: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     sides: dict[str, set[str]] = {}
     for t in tests:
-        sides.setdefault(t.get("implementation") or t["subject"], set()).add(t["subject"])
+        sides.setdefault(implementation_of(t), set()).add(t["subject"])
     return [{"name": c, "sides": " + ".join(sorted(sides.get(c, ())))} for c in columns]
 
 
@@ -112,41 +129,35 @@ def _rows(
                 features=list(dict.fromkeys(known.features)) if known else [],
                 profiles=list(known.profiles) if known else [],
                 cells=[None] * len(columns),
-                tokens="",
             )
-        col = index[e["implementation"]]
-        row.cells[col] = _cell(e, anchors, tests)
+        row.cells[index[e["implementation"]]] = _cell(e, anchors, tests)
         row.suspect = row.suspect or bool(e.get("suspect"))
-        marks = [f"{v}" for v in e["verdicts"]] + [f"={e['rollup']}"]
-        row.tokens += "".join(f" {col}.{m} *.{m}" for m in marks)
-    for row in rows.values():
-        row.tokens = " ".join(dict.fromkeys(row.tokens.split()))
     return list(rows.values())
 
 
 def _cell(e: dict[str, Any], anchors: dict[str, str], tests: dict[str, dict[str, Any]]) -> Cell:
     failed = [n for n in e["tests"] if n in anchors]
     links = [
-        (anchors[n], test_clause_verdicts(tests[n]).get(e["id"], tests[n]["verdict"]), n)
+        (anchors[n], verdicts_by_clause(tests[n]).get(e["id"], tests[n]["verdict"]), n)
         for n in failed[:MAX_CELL_LINKS]
     ]
     counts = " · ".join(f"{n} {v}" for v, n in e["verdicts"].items())
-    return Cell(e["rollup"], counts, links, len(failed) - len(links))
+    return Cell(e["rollup"], list(e["verdicts"]), counts, links, len(failed) - len(links))
 
 
 def _filters(rows: list[Row], catalogue: Catalogue) -> Filters:
     levels = {r.level for r in rows}
     features = {f for r in rows for f in r.features}
     profiles = {p for r in rows for p in r.profiles}
-    tokens = {t.split(".", 1)[1] for r in rows for t in r.tokens.split() if t.startswith("*.")}
+    seen = {m for r in rows for c in r.cells if c for m in [*c.verdicts, f"={c.rollup}"]}
     return Filters(
         roles=sorted({r.role for r in rows}),
         levels=[lv for lv in LEVELS if lv in levels] + sorted(levels - set(LEVELS)),
         areas=sorted({r.area for r in rows}),
         features=[f["name"] for f in catalogue.features if f["name"] in features],
         profiles=[p for p in catalogue.profiles if p in profiles],
-        verdicts=[v for v in ORDER if v in tokens],
-        rollups=[r for r in Rollup if f"={r}" in tokens],
+        verdicts=[v for v in ORDER if v in seen],
+        rollups=[r for r in Rollup if f"={r}" in seen],
     )
 
 
@@ -154,12 +165,14 @@ def _areas(coverage: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for name, area in coverage.get("by_area", {}).items():
         active = max(int(area.get("active", 0)), 1)
-        out.append({
-            "name": name,
-            **{k: int(area.get(k, 0)) for k in ("active", "automatic", "tested")},
-            "automatic_pct": round(100 * int(area.get("automatic", 0)) / active, 1),
-            "tested_pct": round(100 * int(area.get("tested", 0)) / active, 1),
-        })
+        out.append(
+            {
+                "name": name,
+                **{k: int(area.get(k, 0)) for k in ("active", "automatic", "tested")},
+                "automatic_pct": round(100 * int(area.get("automatic", 0)) / active, 1),
+                "tested_pct": round(100 * int(area.get("tested", 0)) / active, 1),
+            }
+        )
     return out
 
 
@@ -171,12 +184,11 @@ def _failed(tests: Sequence[dict[str, Any]], anchors: dict[str, str]) -> list[di
         {
             "anchor": anchors[t["nodeid"]],
             "test": t,
-            "findings": [
-                {**f, "events": _events(f.get("evidence", []))} for f in t["findings"]
-            ],
+            "findings": [{**f, "events": _events(f.get("evidence", []))} for f in t["findings"]],
             "events": _events(t["evidence"]),
-            "artifacts": [(k, v if isinstance(v, str) else json.dumps(v))
-                          for k, v in t["artifacts"].items()],
+            "artifacts": [
+                (k, v if isinstance(v, str) else json.dumps(v)) for k, v in t["artifacts"].items()
+            ],
         }
         for t in chosen
     ]
@@ -188,6 +200,8 @@ def _events(events: Sequence[dict[str, Any]]) -> str:
     for e in events:
         rest = {k: v for k, v in e.items() if k not in EVENT_KEYS}
         data = json.dumps(rest, separators=(",", ":"), default=str) if rest else ""
-        lines.append(f"{e.get('seq', ''):>6} {e.get('observer', ''):<8} "
-                     f"{e.get('kind', ''):<24} {data}".rstrip())
+        lines.append(
+            f"{e.get('seq', ''):>6} {e.get('observer', ''):<8} "
+            f"{e.get('kind', ''):<24} {data}".rstrip()
+        )
     return "\n".join(lines)

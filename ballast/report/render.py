@@ -15,12 +15,16 @@ from ballast.spec.catalogue import Catalogue, load_catalogue
 
 
 def render(
-    results: dict[str, Any], out_dir: Path, catalogue: Catalogue | None = None
+    results: dict[str, Any],
+    out_dir: Path,
+    catalogue: Catalogue | None = None,
+    *,
+    source: str = "results",
 ) -> dict[str, Path]:
-    """Validate ``results`` and write the four reports into ``out_dir``; returns name ->
-    path.  The catalogue (default: the installed one) supplies each clause's features and
-    profiles for the page's filters."""
-    validate(results)
+    """Validate ``results`` (``source`` names them in errors) and write the four reports
+    into ``out_dir``; returns name -> path.  The catalogue (default: the installed one)
+    supplies each clause's features and profiles for the page's filters."""
+    validate(results, source)
     catalogue = catalogue or load_catalogue()
     written = {
         "index.html": render_page(results, catalogue),

@@ -63,7 +63,7 @@ def implementation_of(test: dict[str, Any]) -> str:
     return test.get("implementation") or test["subject"]
 
 
-def test_clause_verdicts(test: dict[str, Any]) -> dict[str, str]:
+def verdicts_by_clause(test: dict[str, Any]) -> dict[str, str]:
     """Every clause the test speaks for, with its verdict: the tagged clauses (their own
     verdict, else the test's) and any other clause it recorded a violation of."""
     own = test.get("clause_verdicts") or {}
@@ -104,7 +104,7 @@ def rollup_clauses(tests: Sequence[dict[str, Any]], catalogue: Catalogue) -> lis
     for test in tests:
         impl = implementation_of(test)
         sides.setdefault(impl, set()).add(test["subject"])
-        for clause, verdict in test_clause_verdicts(test).items():
+        for clause, verdict in verdicts_by_clause(test).items():
             if clause not in catalogue:
                 raise UsageError(
                     f"test {test['nodeid']} names clause '{clause}', which the catalogue "
@@ -120,8 +120,7 @@ def rollup_clauses(tests: Sequence[dict[str, Any]], catalogue: Catalogue) -> lis
     suspect = {t["nodeid"] for t in tests if t.get("suspect")}
     ordered = sorted(covering.items(), key=lambda kv: (position[kv[0][0]], column[kv[0][1]]))
     return [
-        _entry(catalogue.get(clause), impl, found, suspect)
-        for (clause, impl), found in ordered
+        _entry(catalogue.get(clause), impl, found, suspect) for (clause, impl), found in ordered
     ]
 
 
@@ -151,7 +150,7 @@ def coverage(tests: Sequence[dict[str, Any]], catalogue: Catalogue) -> dict[str,
     assessed = {
         clause
         for test in tests
-        for clause, verdict in test_clause_verdicts(test).items()
+        for clause, verdict in verdicts_by_clause(test).items()
         if verdict in ASSESSED
     }
     keys = ("active", "automatic", "tested", "automatic_tested")
@@ -283,7 +282,11 @@ class _Judged:
             "profile": profile,
             "implementation": impl,
             "verdict": verdict,
-            "reasons": [*self.reasons["blocking"], *self.reasons["incomplete"], *run,
-                        *self.reasons["notes"]],
+            "reasons": [
+                *self.reasons["blocking"],
+                *self.reasons["incomplete"],
+                *run,
+                *self.reasons["notes"],
+            ],
             "counts": self.counts,
         }

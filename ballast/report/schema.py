@@ -67,4 +67,3 @@ def read_json(path: Path) -> Any:
         raise UsageError(
             f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
-

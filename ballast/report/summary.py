@@ -12,8 +12,8 @@ from ballast.report.rollup import (
     MANDATORY,
     Rollup,
     describe_counts,
-    test_clause_verdicts,
     verdict_counts,
+    verdicts_by_clause,
 )
 from ballast.report.templates import environment
 
@@ -25,17 +25,21 @@ def render_summary(results: dict[str, Any]) -> str:
     tests = results["tests"]
     by_id = {t["nodeid"]: t for t in tests}
     failing = [_failing(e, by_id) for e in results["clauses"] if e["rollup"] in BAD]
-    failing.sort(key=lambda f: (not f["unexpected"], f["level"] not in MANDATORY))
+    failing.sort(key=lambda f: (not f["unexpected"], f.get("level") not in MANDATORY))
     certified = Counter(c["verdict"] for c in results["certification"])
-    return environment().get_template("summary.md").render(
-        run=results["run"],
-        headline=", ".join(f"{n} {v}" for v, n in sorted(certified.items())) or "no profile",
-        totals=describe_counts(verdict_counts(t["verdict"] for t in tests)),
-        tests=len(tests),
-        certification=results["certification"],
-        unexpected=[t for t in tests if t.get("unexpected")],
-        failing=failing,
-        limit=MAX_ITEMS,
+    return (
+        environment()
+        .get_template("summary.md")
+        .render(
+            run=results["run"],
+            headline=", ".join(f"{n} {v}" for v, n in sorted(certified.items())) or "no profile",
+            totals=describe_counts(verdict_counts(t["verdict"] for t in tests)),
+            tests=len(tests),
+            certification=results["certification"],
+            unexpected=[t for t in tests if t.get("unexpected")],
+            failing=failing,
+            limit=MAX_ITEMS,
+        )
     )
 
 
@@ -51,12 +55,15 @@ def _failing(entry: dict[str, Any], tests: dict[str, dict[str, Any]]) -> dict[st
 def _reason(clause: str, test: dict[str, Any]) -> str | None:
     """The first failure a test shows for the clause: the finding's message if there is
     one, else the test's message."""
-    verdict = test_clause_verdicts(test).get(clause)
+    verdict = verdicts_by_clause(test).get(clause)
     if verdict not in FAILING:
         return None
     message = next(
-        (f["message"] for f in test["findings"] if f["clause"] == clause and f["verdict"] in
-         (verdict, "FAIL", "WARN")),
+        (
+            f["message"]
+            for f in test["findings"]
+            if f["clause"] == clause and f["verdict"] in (verdict, "FAIL", "WARN")
+        ),
         test["message"],
     )
     return f"{verdict} in {test['nodeid']}: {message}"

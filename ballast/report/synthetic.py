@@ -15,8 +15,15 @@ from ballast.spec.catalogue import Catalogue, load_catalogue
 IMPLEMENTATIONS = ("qemu-9.2", "cloud-hypervisor-43", "firecracker-1.10", "crosvm-128")
 TRANSPORTS = ("pci-modern", "pci-transitional", "mmio-v2")
 WEIGHTS = {
-    "PASS": 70, "FAIL": 8, "WARN": 3, "NOT_SUPPORTED": 5, "NOT_APPLICABLE": 5,
-    "NOT_OBSERVABLE": 4, "TIMEOUT": 2, "CRASH": 1, "ERROR": 1,
+    "PASS": 70,
+    "FAIL": 8,
+    "WARN": 3,
+    "NOT_SUPPORTED": 5,
+    "NOT_APPLICABLE": 5,
+    "NOT_OBSERVABLE": 4,
+    "TIMEOUT": 2,
+    "CRASH": 1,
+    "ERROR": 1,
 }
 KINDS = ("avail_buffer", "buffer_used", "queue_notified", "config_read", "status_written")
 
@@ -27,9 +34,11 @@ def synthetic_catalogue(n_clauses: int, base: Catalogue | None = None) -> Catalo
     base = base or load_catalogue()
     active = [c for c in base if c.active]
     clauses = [
-        active[i % len(active)] if i < len(active)
-        else dataclasses.replace(active[i % len(active)],
-                                 id=f"{active[i % len(active)].id}-{i // len(active)}")
+        active[i % len(active)]
+        if i < len(active)
+        else dataclasses.replace(
+            active[i % len(active)], id=f"{active[i % len(active)].id}-{i // len(active)}"
+        )
         for i in range(n_clauses)
     ]
     return Catalogue(clauses, base.profiles, base.features, base.directory)
@@ -44,9 +53,7 @@ def synthetic_results(
     """One test per clause and implementation (every implementation on both sides, so the
     matrix is full), with ``tail`` evidence events for each test that did not pass."""
     rng = random.Random(seed)
-    tests = [
-        _test(clause, impl, rng, tail) for clause in catalogue for impl in implementations
-    ]
+    tests = [_test(clause, impl, rng, tail) for clause in catalogue for impl in implementations]
     rollups = rollup_clauses(tests, catalogue)
     side = {"target": "synthetic", "variant": None, "version": "0", "details": {}}
     return {
@@ -82,8 +89,10 @@ def _test(clause: Any, impl: str, rng: random.Random, tail: int) -> dict[str, An
     name = clause.id.replace(".", "_").replace("-", "_")
     nodeid = f"suites/{clause.role}/test_{clause.area}.py::test_{name}[{impl}-{transport}]"
     expected = rng.choice(("PASS", verdict)) if rng.random() < 0.1 else None
-    message = "exercised without violation" if verdict == "PASS" else (
-        f"{clause.id}: synthetic {verdict.lower()} on {transport}"
+    message = (
+        "exercised without violation"
+        if verdict == "PASS"
+        else (f"{clause.id}: synthetic {verdict.lower()} on {transport}")
     )
     failed = verdict != "PASS"
     return {
@@ -102,8 +111,16 @@ def _test(clause: Any, impl: str, rng: random.Random, tail: int) -> dict[str, An
         "waiver": None,
         "duration": round(rng.uniform(0.01, 2.0), 3),
         "message": message,
-        "findings": [{"clause": clause.id, "verdict": verdict, "message": message,
-                      "evidence": _events(rng, 3)}] if failed else [],
+        "findings": [
+            {
+                "clause": clause.id,
+                "verdict": verdict,
+                "message": message,
+                "evidence": _events(rng, 3),
+            }
+        ]
+        if failed
+        else [],
         "evidence": _events(rng, tail) if failed else [],
         "artifacts": {},
         "reproduce": f"python -m pytest '{nodeid}' --device {impl}",
@@ -113,8 +130,13 @@ def _test(clause: Any, impl: str, rng: random.Random, tail: int) -> dict[str, An
 def _events(rng: random.Random, count: int) -> list[dict[str, Any]]:
     start = rng.randrange(1000)
     return [
-        {"seq": start + i, "observer": rng.choice(("device", "driver")),
-         "kind": rng.choice(KINDS), "queue": rng.randrange(3), "head": rng.randrange(256),
-         "value": rng.randrange(1 << 16)}
+        {
+            "seq": start + i,
+            "observer": rng.choice(("device", "driver")),
+            "kind": rng.choice(KINDS),
+            "queue": rng.randrange(3),
+            "head": rng.randrange(256),
+            "value": rng.randrange(1 << 16),
+        }
         for i in range(count)
     ]

@@ -18,8 +18,16 @@ def render_traceability(results: dict[str, Any]) -> str:
     writer.writerow(COLUMNS + ORDER)
     for e in results["clauses"]:
         writer.writerow(
-            [e["id"], e.get("level", ""), e.get("role", ""), e.get("area", ""),
-             e.get("testability", ""), e["implementation"], e["rollup"], ";".join(e["tests"])]
+            [
+                e["id"],
+                e.get("level", ""),
+                e.get("role", ""),
+                e.get("area", ""),
+                e.get("testability", ""),
+                e["implementation"],
+                e["rollup"],
+                ";".join(e["tests"]),
+            ]
             + [e["verdicts"].get(v, 0) for v in ORDER]
         )
     return out.getvalue()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ballast.errors import UsageError
-from ballast.report.rollup import test_clause_verdicts
+from ballast.report.rollup import verdicts_by_clause
 from ballast.spec.catalogue import Catalogue, load_catalogue
 from ballast.spec.yamlio import load
 
@@ -75,10 +75,13 @@ def load_waivers(
     if data is None:
         return []
     if not isinstance(data, list):
-        raise UsageError(f"{path}: a waivers file is a list of {{clause or test, reason, "
-                         "link, expiry}} entries")
-    return [_waiver(entry, f"{path}: waiver {i}", catalogue, today)
-            for i, entry in enumerate(data, 1)]
+        raise UsageError(
+            f"{path}: a waivers file is a list of {{clause or test, reason, "
+            "link, expiry}} entries"
+        )
+    return [
+        _waiver(entry, f"{path}: waiver {i}", catalogue, today) for i, entry in enumerate(data, 1)
+    ]
 
 
 def _waiver(entry: Any, where: str, catalogue: Catalogue, today: dt.date) -> Waiver:
@@ -86,8 +89,9 @@ def _waiver(entry: Any, where: str, catalogue: Catalogue, today: dt.date) -> Wai
         raise UsageError(f"{where}: must be a mapping with {', '.join(FIELDS)}")
     unknown = sorted(set(entry) - set(FIELDS))
     if unknown:
-        raise UsageError(f"{where}: unknown field(s) {', '.join(unknown)}; "
-                         f"allowed: {', '.join(FIELDS)}")
+        raise UsageError(
+            f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}"
+        )
     for name in ("clause", "test", "reason", "link"):
         if name in entry and not (isinstance(entry[name], str) and entry[name].strip()):
             raise UsageError(f"{where}: '{name}' must be a non-empty string")
@@ -95,13 +99,15 @@ def _waiver(entry: Any, where: str, catalogue: Catalogue, today: dt.date) -> Wai
     if clause is None and test is None:
         raise UsageError(f"{where}: names neither a clause nor a test")
     if clause is not None and clause not in catalogue:
-        raise UsageError(f"{where}: unknown clause ID '{clause}'; `ballast spec list` shows "
-                         "the valid IDs")
+        raise UsageError(
+            f"{where}: unknown clause ID '{clause}'; `ballast spec list` shows the valid IDs"
+        )
     if "reason" not in entry:
         raise UsageError(f"{where} ({clause or test}): missing reason")
     expiry = _date(entry.get("expiry"), f"{where} ({clause or test})")
-    return Waiver(entry["reason"].strip(), expiry, clause, test, entry.get("link"),
-                  expired=expiry < today)
+    return Waiver(
+        entry["reason"].strip(), expiry, clause, test, entry.get("link"), expired=expiry < today
+    )
 
 
 def _date(value: Any, where: str) -> dt.date:
@@ -126,7 +132,7 @@ def apply_waivers(
 
 
 def _apply(test: dict[str, Any], waivers: Sequence[Waiver]) -> dict[str, Any]:
-    verdicts = test_clause_verdicts(test)
+    verdicts = verdicts_by_clause(test)
     applied: Waiver | None = None
     expired: Waiver | None = None
     for clause, verdict in verdicts.items():
@@ -159,6 +165,8 @@ def waivers_of(tests: Sequence[dict[str, Any]]) -> list[Waiver]:
             try:
                 found[Waiver.from_record(test["waiver"])] = None
             except (KeyError, TypeError, ValueError):
-                raise UsageError(f"test {test['nodeid']}: its waiver record lacks a reason "
-                                 "or a YYYY-MM-DD expiry") from None
+                raise UsageError(
+                    f"test {test['nodeid']}: its waiver record lacks a reason "
+                    "or a YYYY-MM-DD expiry"
+                ) from None
     return list(found)

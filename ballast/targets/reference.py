@@ -17,8 +17,9 @@ class ReferenceTarget:
         return None
 
     def variants(self, side: str) -> dict[str, str]:
-        return {name: f"{fault.what} (breaks {fault.clause})"
-                for name, fault in faults_of(side).items()}
+        return {
+            name: f"{fault.what} (breaks {fault.clause})" for name, fault in faults_of(side).items()
+        }
 
     def describe(self, side: str, variant: str | None) -> dict[str, Any]:
         return {"version": __version__, "machine": "in-process"}

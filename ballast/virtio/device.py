@@ -398,6 +398,12 @@ class VirtioDeviceModel:
         if offset >= 0 and offset + size <= self.backend.config_size():
             self.backend.config_write(offset, data)
 
+    def read_generation(self) -> int:
+        """The driver read ``config_generation`` (recorded: reading it around multi-field
+        config reads is a driver rule)."""
+        self.events.emit("device", Kind.GENERATION_READ, value=self.config_generation)
+        return self.config_generation
+
     def config_changed(self) -> None:
         """The backend changed device config: bump the generation and, once the driver
         is live (DRIVER_OK), send a configuration change notification."""

@@ -49,7 +49,7 @@ def test_reports_done(balloon):
 @pytest.mark.clause("balloon.driver.hinting.07")
 def test_tolerates_hinted_pages_released_before_use(balloon):
     h = s.start(balloon(driver={"hint_batch": 64}))
-    h.machine.defer_notifications = True
+    h.machine.hold_completions = True
     h.host.start_hinting()
     h.driver.handle_interrupts()
     s.use_all_free(h)

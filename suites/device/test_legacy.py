@@ -25,7 +25,7 @@ def test_lets_the_guest_reuse_pages_before_the_deflate_ack(balloon):
         )
     )
     s.target(h, 512)
-    h.machine.defer_notifications = True
+    h.machine.hold_completions = True
     s.target(h, 0)
 
 

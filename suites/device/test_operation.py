@@ -37,7 +37,7 @@ def test_keeps_pages_reused_before_the_deflate_ack(balloon):
         )
     )
     s.target(h, 512)
-    h.machine.defer_notifications = True
+    h.machine.hold_completions = True
     s.target(h, 0)
 
 

@@ -45,3 +45,10 @@ def test_accepts_version_1(balloon):
 @pytest.mark.clause("mmio.driver.registers.04")
 def test_uses_32_bit_register_accesses(balloon):
     s.start(balloon())
+
+
+@pytest.mark.clause("core.driver.config.02")
+def test_reads_config_between_generation_reads(balloon):
+    h = s.start(balloon())
+    h.host.start_hinting()
+    s.settle(h)

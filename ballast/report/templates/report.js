@@ -46,8 +46,8 @@
     timing.filterMs = performance.now() - start;
   }
 
-  form.addEventListener("input", apply);
-  form.addEventListener("change", apply);
+  form.addEventListener("change", apply); // selects
+  form.elements.q.addEventListener("input", apply); // search, as you type
   form.addEventListener("reset", () => setTimeout(apply));
   form.addEventListener("submit", (event) => event.preventDefault());
 

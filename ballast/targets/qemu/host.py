@@ -80,10 +80,13 @@ class QemuHost:
         balloon_path: str,
         virtio_path: str,
         read_cmd_id: Callable[[], int],
+        settle: Callable[[], None],
     ) -> None:
         """``balloon_path`` is the ``-device``'s QOM path (``guest-stats`` lives there),
         ``virtio_path`` the virtio device's (for queue status); ``read_cmd_id`` reads
-        ``free_page_hint_cmd_id`` from the device's config space."""
+        ``free_page_hint_cmd_id`` from the device's config space; ``settle`` runs before
+        every host action (the page watch reports QEMU's earlier writes there, so they
+        land before the action's event)."""
         self.qmp = qmp
         self.events = events
         self.guard = guard
@@ -91,11 +94,13 @@ class QemuHost:
         self.balloon_path = balloon_path
         self.virtio_path = virtio_path
         self._read_cmd_id = read_cmd_id
+        self._settle = settle
 
     # -- inflation target and actual ---------------------------------------------------
 
     def set_target(self, num_pages: int) -> None:
         """Ask the driver for a balloon of ``num_pages`` pages."""
+        self._settle()
         pages = self.ram_bytes // PAGE_SIZE
         if num_pages < 0:
             raise ValueError(f"num_pages {num_pages} is negative")
@@ -109,6 +114,7 @@ class QemuHost:
 
     def read_actual(self) -> int:
         """``actual`` as QEMU knows it (what the driver last wrote)."""
+        self._settle()
         left = int(self._command("query-balloon")["actual"])
         actual = (self.ram_bytes - left) // PAGE_SIZE
         self.events.emit("host", Kind.HOST_ACTION, action="read_actual", actual=actual)
@@ -118,6 +124,7 @@ class QemuHost:
 
     def request_stats(self) -> bool:
         """Return the held stats buffer so the driver refills it; False if none is held."""
+        self._settle()
         self.events.emit("host", Kind.HOST_ACTION, action="request_stats")
         if not self._stats_held():
             return False
@@ -138,6 +145,7 @@ class QemuHost:
 
     def read_stats(self) -> dict[int, int]:
         """The statistics QEMU parsed from the last buffer the driver made available."""
+        self._settle()
         reported = self._command("qom-get", path=self.balloon_path, property="guest-stats")
         stats = {
             STAT_NAMES[name]: value
@@ -165,6 +173,7 @@ class QemuHost:
 
     def start_hinting(self) -> int:
         """Begin a hinting round (a stalled migration); returns its command ID."""
+        self._settle()
         if self._migration_status() in ("setup", "active"):
             raise NotObservable(
                 "QEMU starts free page hint rounds only during migration, one per migration "
@@ -192,6 +201,7 @@ class QemuHost:
 
     def finish_hinting(self) -> None:
         """End the round: cancel the migration, whose cleanup sets DONE."""
+        self._settle()
         if self._migration_status() not in ("setup", "active"):
             raise NotObservable(
                 "QEMU starts free page hint rounds only during migration and sends DONE only "

@@ -13,11 +13,15 @@ only pool pages (``MemoryLayout``); QEMU discards inflated pages, so the link re
 layout whose pool does not fit the RAM it starts QEMU with.
 
 Only the monitors that judge the device are attached.  A monitor judging the driver
-reads what the *device* side observed (status writes, buffers made available, page
-accesses), and QEMU reports none of that over qtest; fed only the host's and the
-driver's own events it would judge the reference driver without evidence.  There is no
-page-access watch either (qtest sees only what the harness itself does), so monitors get
-``watch=None``; they read guest RAM through QEMU's memfd (see ``ram``).
+reads what the *device* side observed (status writes, buffers made available), and QEMU
+reports none of that over qtest; fed only the host's and the driver's own events it would
+judge the reference driver without evidence.  Monitors read guest RAM through QEMU's
+memfd (``ram``) and watch pages through ``watch`` (guest accesses seen on the driver's
+bus, QEMU's writes found by content).
+
+The driver's bus is layered, one job per layer: ``DeferringBus`` (holds notifications
+when a test asks) over ``WatchingBus`` (reports guest accesses to watched pages) over
+``GuardedBus`` (turns a dead or silent QEMU into CRASH/TIMEOUT) over ``QtestBus``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ballast.reference import balloon as b
 from ballast.reference.driver import BalloonDriver
 from ballast.spec.catalogue import Catalogue, load_catalogue
 from ballast.targets.qemu.bus import QtestBus
+from ballast.targets.qemu.deferral import DeferringBus, notify_window
 from ballast.targets.qemu.guard import GuardedBus, PeerGuard
 from ballast.targets.qemu.host import QemuHost
 from ballast.targets.qemu.lines import BALLOON_ID, PCI_SLOT, device_line
@@ -42,6 +47,7 @@ from ballast.targets.qemu.process import QemuProcess
 from ballast.targets.qemu.properties import QemuProperties
 from ballast.targets.qemu.ram import SharedRam, ram_args
 from ballast.targets.qemu.settings import QemuSettings
+from ballast.targets.qemu.watch import PageWatch, WatchingBus
 from ballast.virtio.transport import Transport, open_transport
 from ballast.virtio.transport.mmio import MMIO_STRIDE, QEMU_MICROVM_BASE, MmioTransport, probe
 
@@ -52,7 +58,9 @@ class QemuLink:
     """QEMU's device and the reference driver on one transport (``LinkLike``).
 
     ``device`` is the host interface (``QemuHost``), ``driver`` the reference driver,
-    ``machine`` the bus it uses; ``process`` is the QEMU behind them and ``timings`` how
+    ``machine`` the bus it uses (a ``DeferringBus``: ``defer_notifications`` holds queue
+    notifications back until ``poll``); ``process`` is the QEMU behind them, ``ram`` its
+    guest RAM as the monitors read it, and ``timings`` how
     long QEMU's start (``start``), opening the device (``open``) and teardown (``close``)
     took, in seconds.  ``close()`` always ends QEMU.
     """
@@ -107,13 +115,17 @@ class QemuLink:
         self.guard = PeerGuard(self.process, self.artifacts)
         self.ram = SharedRam(self.process.pid, config.memory_size)
         self.events = EventLog()
-        self.machine = GuardedBus(QtestBus(self.process.qtest), self.guard)
+        self.watch = PageWatch(self.ram.read, self.events)
+        self.machine = DeferringBus(
+            WatchingBus(GuardedBus(QtestBus(self.process.qtest), self.guard), self.watch)
+        )
         self.transport = self.guard.call(self._open_transport)
+        self.machine.window = self.guard.call(notify_window, self.transport)
         self.ctx = MonitorContext(
             catalogue,
             self.events,
-            watch=None,
-            unwatch=None,
+            watch=self.watch.watch,
+            unwatch=self.watch.unwatch,
             read_memory=self.ram.read,
             interpretations=config.interpretations,
             transport=self.spec.bus,
@@ -130,6 +142,7 @@ class QemuLink:
             balloon_path=f"/machine/peripheral/{BALLOON_ID}",
             virtio_path=virtio_path,
             read_cmd_id=lambda: self.transport.config_read(b.FREE_PAGE_HINT_CMD_ID, 4),
+            settle=self.watch.sweep,
         )
         self.driver = BalloonDriver(self.machine, self.transport, self.events, config.driver)
 
@@ -160,6 +173,7 @@ class QemuLink:
     def findings(self) -> list[Finding]:
         """Finish every monitor and collect what each found.  Monitors read guest RAM
         through the memfd, which outlives QEMU, so this works after a crash or a hang."""
+        self.watch.sweep()
         for monitor in self.monitors:
             monitor.finish()
         self.guard.record()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ballast.errors import UsageError
 from ballast.link import LinkConfig
 from ballast.spec.catalogue import Catalogue
 from ballast.targets.qemu.errors import QemuNotFound
@@ -60,8 +61,10 @@ class QemuTarget:
             "command_line": self.last_command_line,
         }
 
-    def open_link(self, config: LinkConfig, catalogue: Catalogue) -> QemuLink:
-        """A link with a fresh QEMU as the device (raises NotSupported for big-endian)."""
+    def open_link(self, subject: str, config: LinkConfig, catalogue: Catalogue) -> QemuLink:
+        """A link with a fresh QEMU as the device, the reference driver as the driver."""
+        if subject not in self.sides:
+            raise UsageError(f"target 'qemu' stands in for the device only, not the {subject}")
         link = QemuLink(config, catalogue, self.settings)
         self.last_command_line = link.process.command_line
         return link

@@ -1,0 +1,164 @@
+"""The pytest plugin end to end, in a separate pytest process: results.json is valid and the
+same serially and with xdist, verdicts map to outcomes, bad input exits 2 with one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from ballast.paths import PACKAGE_ROOT
+
+SUITE = """
+import pytest
+
+pytestmark = pytest.mark.requires(subject="{subject}")
+
+
+@pytest.mark.clause("balloon.driver.stats.02")
+def test_stats_buffer_after_init(balloon):
+    h = balloon()
+    h.driver.init()
+    h.driver.run_until_idle()
+
+
+@pytest.mark.clause("balloon.driver.operation.11")
+def test_actual_follows_the_balloon(balloon):
+    h = balloon()
+    h.driver.init()
+    h.host.set_target(300)
+    h.driver.run_until_idle()
+"""
+
+
+def run_pytest(
+    tmp_path: Path, *args: str, subject: str = "driver", body: str = SUITE
+) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "test_suite.py").write_text(body.format(subject=subject))
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_suite.py"),
+            *args,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def results_of(directory: Path) -> dict:
+    return json.loads((directory / "results.json").read_text())
+
+
+def test_results_json_is_schema_valid_and_complete(tmp_path: Path) -> None:
+    proc = run_pytest(tmp_path, "--report-dir", str(tmp_path / "out"), "--transport", "pci-modern")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = results_of(tmp_path / "out")
+    schema = json.loads((PACKAGE_ROOT / "report" / "results.schema.json").read_text())
+    jsonschema.validate(results, schema)
+    assert [t["verdict"] for t in results["tests"]] == ["PASS", "PASS"]
+    assert sorted(results["collected"]) == sorted(t["nodeid"] for t in results["tests"])
+    for name in ("index.html", "summary.md", "junit.xml", "traceability.csv"):
+        assert (tmp_path / "out" / name).exists()
+
+
+def test_serial_and_xdist_give_the_same_verdicts(tmp_path: Path) -> None:
+    serial = run_pytest(tmp_path, "--report-dir", str(tmp_path / "serial"))
+    parallel = run_pytest(tmp_path, "-n", "2", "--report-dir", str(tmp_path / "parallel"))
+    assert serial.returncode == parallel.returncode == 0
+
+    def verdicts(name: str) -> dict[str, str]:
+        return {t["nodeid"]: t["verdict"] for t in results_of(tmp_path / name)["tests"]}
+
+    assert verdicts("serial") == verdicts("parallel")
+    assert len(verdicts("serial")) == 2 * 3  # two tests on three modern transports
+    assert (
+        results_of(tmp_path / "serial")["clauses"] == results_of(tmp_path / "parallel")["clauses"]
+    )
+
+
+def test_a_seeded_bug_fails_the_test_with_its_clause(tmp_path: Path) -> None:
+    proc = run_pytest(
+        tmp_path,
+        "--driver",
+        "reference:stats_no_initial_buffer",
+        "--transport",
+        "pci-modern",
+        "--report-dir",
+        str(tmp_path / "out"),
+    )
+    assert proc.returncode == 1
+    assert "FAIL: balloon.driver.stats.02" in proc.stdout
+    verdicts = {t["primary"]: t["verdict"] for t in results_of(tmp_path / "out")["tests"]}
+    assert verdicts == {"balloon.driver.stats.02": "FAIL", "balloon.driver.operation.11": "PASS"}
+
+
+@pytest.mark.parametrize(
+    ("args", "body", "message"),
+    [
+        (["--device", "nosuch"], SUITE, "unknown target 'nosuch'"),
+        (["--driver", "reference:nosuch"], SUITE, "has no driver variant 'nosuch'"),
+        (["--clause", "balloon.driver.nosuch.01"], SUITE, "unknown clause ID"),
+        (["--spec-interpretation", "stats-buffer-multiple=7"], SUITE, "has no value '7'"),
+        (
+            [],
+            SUITE.replace("balloon.driver.stats.02", "balloon.driver.stats.99"),
+            "unknown clause ID 'balloon.driver.stats.99'",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], body: str, message: str
+) -> None:
+    proc = run_pytest(tmp_path, *args, body=body)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "ballast: error" in line]
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_malformed_expectations_file_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "expect.yaml"
+    bad.write_text("tests: [\n")
+    proc = run_pytest(tmp_path, "--expectations", str(bad))
+    assert proc.returncode == 2
+    assert "malformed YAML" in proc.stdout + proc.stderr
+
+
+def test_expectations_turn_an_unexpected_pass_into_a_failure(tmp_path: Path) -> None:
+    first = run_pytest(tmp_path, "--transport", "pci-modern", "--report-dir", str(tmp_path / "out"))
+    assert first.returncode == 0
+    expect = tmp_path / "expect.yaml"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ballast.cli",
+            "expectations",
+            "update",
+            str(tmp_path / "out" / "results.json"),
+            str(expect),
+        ],
+        check=True,
+    )
+    assert (
+        run_pytest(tmp_path, "--transport", "pci-modern", "--expectations", str(expect)).returncode
+        == 0
+    )
+    expect.write_text(expect.read_text().replace(": PASS", ": FAIL", 1))
+    proc = run_pytest(tmp_path, "--transport", "pci-modern", "--expectations", str(expect))
+    assert proc.returncode == 1
+    assert "unexpected PASS (expected FAIL)" in proc.stdout
