@@ -30,10 +30,18 @@ def judge(
     findings: list[Finding],
     error: BaseException | None = None,
     provoked: tuple[str, ...] = (),
+    subject: str | None = None,
 ) -> Judgement:
     """``provoked`` clauses are ones the test's own scenario breaks on purpose (a driver
-    told to decline MUST_TELL_HOST, say): their findings say nothing about the subject."""
-    findings = [f for f in findings if f.clause not in provoked]
+    told to decline MUST_TELL_HOST, say), and findings against the reference peer (not the
+    ``subject``) are consequences of what the subject did: neither says anything about the
+    implementation under test, so both are left out."""
+    findings = [
+        f
+        for f in findings
+        if f.clause not in provoked
+        and (subject is None or f.clause in tagged or f.judged in ("", subject))
+    ]
     by_clause: dict[str, list[Finding]] = {}
     for finding in findings:
         by_clause.setdefault(finding.clause, []).append(finding)

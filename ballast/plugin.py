@@ -280,7 +280,7 @@ def pytest_runtest_call(item: pytest.Item):
         error = exc
     harness = item.stash.get(HARNESS, None)
     findings = harness.findings() if harness is not None else []
-    judgement = judge(clauses, findings, error, _provoked(item))
+    judgement = judge(clauses, findings, error, _provoked(item), subject_of(item))
     record = test_record(item, session, judgement, time.perf_counter() - start, harness)
     item.stash[RECORD] = record
     if item.config.option.ballast_selftest:

@@ -390,9 +390,7 @@ def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
         Common.DEVICE_STATUS: Register(
             "device_status", 1, read=lambda: m.status, write=m.write_status
         ),
-        Common.CONFIG_GENERATION: Register(
-            "config_generation", 1, read=m.read_generation
-        ),
+        Common.CONFIG_GENERATION: Register("config_generation", 1, read=m.read_generation),
         Common.QUEUE_SELECT: attribute("queue_select", 2, m, "queue_select"),
         Common.QUEUE_SIZE: Register(
             "queue_size",

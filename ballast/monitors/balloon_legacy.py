@@ -84,7 +84,7 @@ class DriverLegacyMonitor(Monitor):
         self._num_pages = 0
         self._requests: dict[int, list[int]] = {}  # inflate head -> pfns
         self._acked_nonzero: set[int] = set()
-        self._balloon = 0
+        self._balloon: set[int] = set()  # PFNs in inflate requests, less deflated ones
         self._current_cmd = b.CMD_ID_STOP
 
     def on_driver_ok_seen(self, event: Event) -> None:
@@ -125,10 +125,10 @@ class DriverLegacyMonitor(Monitor):
         elif self._acked_nonzero:
             self.exercised("balloon.driver.legacy.02")
         self._requests[event["head"]] = event["pfns"]
-        self._balloon += len(event["pfns"])
+        self._balloon.update(event["pfns"])
 
     def on_balloon_deflate(self, event: Event) -> None:
-        self._balloon -= len(event["pfns"])
+        self._balloon.difference_update(event["pfns"])
 
     def on_buffer_used(self, event: Event) -> None:
         pfns = self._requests.pop(event["head"], []) if event["role"] == Queue.INFLATE else []
@@ -169,12 +169,13 @@ class DriverLegacyMonitor(Monitor):
         if not self._legacy or not self._num_pages:
             return
         swapped = bswap32(self._num_pages)
-        if self._balloon > self._num_pages and swapped >= self._balloon:
+        size = len(self._balloon)
+        if size > self._num_pages and swapped >= size:
             self.violation(
                 "balloon.driver.legacy.01",
-                f"the driver inflated {self._balloon} pages for num_pages "
+                f"the driver inflated {size} pages for num_pages "
                 f"{self._num_pages}: it read the field byte-swapped ({swapped})",
-                {"num_pages": self._num_pages, "inflated": self._balloon},
+                {"num_pages": self._num_pages, "inflated": size},
             )
         else:
             self.exercised("balloon.driver.legacy.01")

@@ -142,7 +142,8 @@ class DeviceStatsMonitor(Monitor):
         sent = self._sent
         missing = [(t, v) for t, v in sent if t in known and reported.get(t) != v]
         tags = [t for t, _ in sent]
-        unordered = tags != sorted(tags)
+        known_order = [t for t in tags if t in known]
+        unordered = known_order != sorted(known_order)
         first_unknown = next((i for i, t in enumerate(tags) if t not in known), None)
         evidence = (self._sent_event, event)
         if first_unknown is not None:

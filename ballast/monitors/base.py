@@ -117,11 +117,21 @@ class Monitor:
             if clause in self._violations:
                 level = self.ctx.catalogue.get(clause).violation
                 for message, evidence in self._violations[clause]:
-                    found.append(Finding(clause, Verdict(level), message, evidence))
+                    found.append(Finding(clause, Verdict(level), message, evidence, self.judges))
             elif clause in self._exercised:
-                found.append(Finding(clause, Verdict.PASS, "exercised without violation"))
+                found.append(
+                    Finding(clause, Verdict.PASS, "exercised without violation", [], self.judges)
+                )
             elif clause in self._not_applicable:
-                found.append(Finding(clause, Verdict.NOT_APPLICABLE, self._not_applicable[clause]))
+                found.append(
+                    Finding(
+                        clause,
+                        Verdict.NOT_APPLICABLE,
+                        self._not_applicable[clause],
+                        [],
+                        self.judges,
+                    )
+                )
         return found
 
     # -- for subclasses ---------------------------------------------------------------------

@@ -47,3 +47,4 @@ class Finding:
     verdict: Verdict
     message: str
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    judged: str = ""  # the side the monitor judged ("device" | "driver")

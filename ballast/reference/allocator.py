@@ -35,8 +35,9 @@ class PagePool:
     """``count`` pages from ``first_pfn``, all FREE at first.  Searches continue where the
     previous one stopped, except that pages just freed are found first.
 
-    ``needs_poison`` marks free pages that came back from the balloon while PAGE_POISON
-    was negotiated: the guest fills them with ``poison_val`` when it reuses them."""
+    A separate poison mark (:meth:`mark_poison`) flags free pages that came back from the
+    balloon while PAGE_POISON was negotiated: the guest fills them with ``poison_val`` when
+    it reuses them."""
 
     def __init__(self, first_pfn: int, count: int) -> None:
         self.first_pfn = first_pfn
@@ -84,22 +85,16 @@ class PagePool:
     def find_largest(self, state: PageState, n: int, max_run: int) -> list[range]:
         """Up to ``n`` pages in ``state`` from the longest runs first, cut into pieces of at
         most ``max_run`` pages; returned in address order."""
-        if n <= 0:
-            return []
-        base = self.first_pfn
-        found = sorted(
-            ((m.start(), m.end()) for m in _RUNS[state].finditer(self._state)),
-            key=lambda run: run[0] - run[1],
-        )
+        longest_first = sorted(self.runs(state), key=len, reverse=True)
         pieces = []
-        for start, end in found:
-            for piece in range(start, end, max_run):
-                take = min(max_run, end - piece, n)
-                pieces.append(range(base + piece, base + piece + take))
-                n -= take
-                if not n:
-                    return sorted(pieces, key=lambda r: r.start)
-        return sorted(pieces, key=lambda r: r.start)
+        for run in longest_first:
+            for start in range(run.start, run.stop, max_run):
+                if n <= 0:
+                    break
+                piece = range(start, min(start + max_run, run.stop, start + n))
+                pieces.append(piece)
+                n -= len(piece)
+        return sorted(pieces, key=lambda piece: piece.start)
 
     def move(self, runs: Sequence[range], old: PageState, new: PageState) -> int:
         """Move every page of ``runs`` from ``old`` to ``new``; returns the page count.

@@ -634,14 +634,14 @@ class BalloonDriver:
         """The guest's OOM hook: with DEFLATE_ON_OOM, deflate up to ``n`` pages (the device
         is told first) and leave the balloon below num_pages until num_pages changes.
         Without it the balloon is not touched.  Returns the pages freed."""
-        allowed = self._has(F.VIRTIO_BALLOON_F_DEFLATE_ON_OOM) or self._fault(
-            "oom_deflate_without_feature"  # fault: takes pages back anyway
-        )
-        if not self.live or not allowed:
+        permitted = self._has(F.VIRTIO_BALLOON_F_DEFLATE_ON_OOM)
+        # fault oom_deflate_without_feature: takes pages back anyway (and, having no
+        # permission to stay below num_pages, refills the balloon at the next reconcile)
+        if not self.live or not (permitted or self._fault("oom_deflate_without_feature")):
             return 0
         freed = self._deflate(min(n, self.pool.count(PageState.IN_BALLOON)))
         if freed:
-            self._oom_hold = self.num_pages
+            self._oom_hold = self.num_pages if permitted else None
             self._ack_interrupts()
         return freed
 

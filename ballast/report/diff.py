@@ -40,12 +40,11 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 
 def _test_state(test: dict[str, Any]) -> dict[str, Any]:
     """A test's failure mode is which clauses fail, and how."""
+    failing = {c: v for c, v in verdicts_by_clause(test).items() if v in BAD_TEST}
     return {
         "key": test["nodeid"],
         "state": test["verdict"],
-        "failing": (
-            failing := {c: v for c, v in verdicts_by_clause(test).items() if v in BAD_TEST}
-        ),
+        "failing": failing,
         "mode": failing,
         "message": " ".join(test["message"].split()),
     }
@@ -53,10 +52,11 @@ def _test_state(test: dict[str, Any]) -> dict[str, Any]:
 
 def _clause_state(entry: dict[str, Any]) -> dict[str, Any]:
     """A clause's failure mode is which kinds of failure its tests show (not how many)."""
+    failing = {v: n for v, n in entry["verdicts"].items() if v in FAILING}
     return {
         "key": f"{entry['id']} @ {entry['implementation']}",
         "state": entry["rollup"],
-        "failing": (failing := {v: n for v, n in entry["verdicts"].items() if v in FAILING}),
+        "failing": failing,
         "mode": sorted(failing),
     }
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ballast.errors import UsageError
+from ballast.monitors import monitored_clauses
 from ballast.monitors.verdicts import SEVERITY
 from ballast.spec.catalogue import Catalogue, Clause
 
@@ -22,8 +24,8 @@ if TYPE_CHECKING:
 
 MANDATORY = frozenset({"MUST", "MUST NOT", "REQUIRED", "SHALL", "SHALL NOT"})
 ADVISORY = frozenset({"SHOULD", "SHOULD NOT", "RECOMMENDED", "NOT RECOMMENDED"})
-# A failure of the implementation (WAIVED is a FAIL or WARN a waiver covers).
 PASS, WAIVED, TIMEOUT, ERROR = "PASS", "WAIVED", "TIMEOUT", "ERROR"
+# A failure of the implementation (WAIVED is a FAIL or WARN a waiver covers).
 FAILING = frozenset({"FAIL", "WARN", "CRASH", TIMEOUT, WAIVED})
 # Verdicts that say something about the implementation: the clause was assessed.
 ASSESSED = FAILING | {PASS}
@@ -64,10 +66,38 @@ def implementation_of(test: dict[str, Any]) -> str:
 
 
 def verdicts_by_clause(test: dict[str, Any]) -> dict[str, str]:
-    """Every clause the test speaks for, with its verdict: the tagged clauses (their own
-    verdict, else the test's) and any other clause it recorded a violation of."""
+    """Every clause verdict the test recorded: the tagged clauses (their own verdict, else
+    the test's) and any other clause a monitor saw violated during the test."""
     own = test.get("clause_verdicts") or {}
     return {**{c: own.get(c, test["verdict"]) for c in test["clauses"]}, **own}
+
+
+def counted_verdicts(test: dict[str, Any], catalogue: Catalogue) -> dict[str, str]:
+    """The clause verdicts a test contributes to its implementation's roll-ups: its tagged
+    clauses, and an untagged violation only when it is the subject's own (the side the
+    clause's monitor judges), not the peer's that the scenario made misbehave."""
+    counted = {}
+    for clause, verdict in verdicts_by_clause(test).items():
+        if clause not in catalogue:
+            raise UsageError(
+                f"test {test['nodeid']} names clause '{clause}', which the catalogue "
+                "does not know (results from another catalogue revision?)"
+            )
+        if clause in test["clauses"] or judged_side(catalogue.get(clause)) == test["subject"]:
+            counted[clause] = verdict
+    return counted
+
+
+def judged_side(clause: Clause) -> str:
+    """Whose behaviour a violation of the clause shows: the side its monitor judges (for a
+    MAY clause, the peer that must tolerate the permission), else the clause's role."""
+    monitor = _monitors().get(clause.id)
+    return monitor.judges if monitor else clause.role
+
+
+@cache
+def _monitors() -> dict[str, Any]:
+    return monitored_clauses()
 
 
 def rollup(verdicts: Iterable[str]) -> Rollup:
@@ -104,12 +134,7 @@ def rollup_clauses(tests: Sequence[dict[str, Any]], catalogue: Catalogue) -> lis
     for test in tests:
         impl = implementation_of(test)
         sides.setdefault(impl, set()).add(test["subject"])
-        for clause, verdict in verdicts_by_clause(test).items():
-            if clause not in catalogue:
-                raise UsageError(
-                    f"test {test['nodeid']} names clause '{clause}', which the catalogue "
-                    "does not know (results from another catalogue revision?)"
-                )
+        for clause, verdict in counted_verdicts(test, catalogue).items():
             covering.setdefault((clause, impl), []).append((test["nodeid"], verdict))
     for impl, impl_sides in sides.items():
         for c in catalogue:
@@ -150,7 +175,7 @@ def coverage(tests: Sequence[dict[str, Any]], catalogue: Catalogue) -> dict[str,
     assessed = {
         clause
         for test in tests
-        for clause, verdict in verdicts_by_clause(test).items()
+        for clause, verdict in counted_verdicts(test, catalogue).items()
         if verdict in ASSESSED
     }
     keys = ("active", "automatic", "tested", "automatic_tested")

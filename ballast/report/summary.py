@@ -53,17 +53,13 @@ def _failing(entry: dict[str, Any], tests: dict[str, dict[str, Any]]) -> dict[st
 
 
 def _reason(clause: str, test: dict[str, Any]) -> str | None:
-    """The first failure a test shows for the clause: the finding's message if there is
-    one, else the test's message."""
+    """The failure a test shows for the clause: its finding's message if there is one,
+    else the test's message."""
     verdict = verdicts_by_clause(test).get(clause)
     if verdict not in FAILING:
         return None
-    message = next(
-        (
-            f["message"]
-            for f in test["findings"]
-            if f["clause"] == clause and f["verdict"] in (verdict, "FAIL", "WARN")
-        ),
-        test["message"],
+    failed = (
+        f["message"] for f in test["findings"] if f["clause"] == clause and f["verdict"] != "PASS"
     )
+    message = next(failed, test["message"])
     return f"{verdict} in {test['nodeid']}: {message}"

@@ -188,8 +188,9 @@ class VirtioDeviceModel:
     def write_status(self, value: int) -> None:
         """The driver wrote ``device status``: 0 resets; FEATURES_OK is decided here."""
         previous = self.status
-        self.events.emit("device", Kind.STATUS_WRITTEN, value=value, previous=previous,
-                         legacy=self._legacy_link)
+        self.events.emit(
+            "device", Kind.STATUS_WRITTEN, value=value, previous=previous, legacy=self._legacy_link
+        )
         if value == 0:
             self.reset("driver")
             return

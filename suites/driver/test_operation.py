@@ -34,7 +34,7 @@ def test_deflates_only_acknowledged_pages(balloon):
     s.target(h, 0)
 
 
-@pytest.mark.clause("balloon.driver.operation.06")
+@pytest.mark.clause("balloon.driver.operation.06", provoked=["balloon.driver.features.01"])
 def test_tells_the_device_before_reusing_ballooned_pages(balloon):
     s.inflate_deflate(
         balloon(driver={"accept": s.accept_without("VIRTIO_BALLOON_F_MUST_TELL_HOST")})

@@ -26,6 +26,7 @@ when a test asks) over ``WatchingBus`` (reports guest accesses to watched pages)
 
 from __future__ import annotations
 
+import functools
 import time
 
 from ballast.errors import NotSupported
@@ -37,6 +38,7 @@ from ballast.monitors.verdicts import Finding
 from ballast.reference import balloon as b
 from ballast.reference.driver import BalloonDriver
 from ballast.spec.catalogue import Catalogue, load_catalogue
+from ballast.targets.qemu.asyncq import HintQueueDrain
 from ballast.targets.qemu.bus import QtestBus
 from ballast.targets.qemu.deferral import DeferringBus, notify_window
 from ballast.targets.qemu.guard import GuardedBus, PeerGuard
@@ -52,6 +54,8 @@ from ballast.virtio.transport import Transport, open_transport
 from ballast.virtio.transport.mmio import MMIO_STRIDE, QEMU_MICROVM_BASE, MmioTransport, probe
 
 MiB = 1 << 20
+HINT_QUEUE = 3
+"""QEMU's free_page_vq: queues are numbered densely and it follows the three fixed ones."""
 
 
 class QemuLink:
@@ -82,9 +86,10 @@ class QemuLink:
         _check_memory(config)
         self.config = config
         self.spec = TRANSPORTS[config.transport]
+        self.properties = QemuProperties.from_features(config.device.features)
         line = device_line(
             config.transport,
-            QemuProperties.from_features(config.device.features),
+            self.properties,
             pci_machine=settings.pci_machine,
             mmio_machine=settings.mmio_machine,
         )
@@ -116,8 +121,15 @@ class QemuLink:
         self.ram = SharedRam(self.process.pid, config.memory_size)
         self.events = EventLog()
         self.watch = PageWatch(self.ram.read, self.events)
+        qmp = self.process.qmp
+        virtio_path = self.guard.call(qmp.command, "x-query-virtio")[0]["path"]
+        drain = None
+        if self.properties.free_page_hint:
+            command = functools.partial(self.guard.call, qmp.command)
+            drain = HintQueueDrain(HINT_QUEUE, command, virtio_path, self.ram.read)
         self.machine = DeferringBus(
-            WatchingBus(GuardedBus(QtestBus(self.process.qtest), self.guard), self.watch)
+            WatchingBus(GuardedBus(QtestBus(self.process.qtest), self.guard), self.watch),
+            drain,
         )
         self.transport = self.guard.call(self._open_transport)
         self.machine.window = self.guard.call(notify_window, self.transport)
@@ -133,9 +145,8 @@ class QemuLink:
         self._tracker = NegotiationTracker(self.ctx)
         self.monitors: list[Monitor] = [m(self.ctx) for m in ALL_MONITORS if m.judges == "device"]
         self.events.subscribe(self._dispatch)
-        virtio_path = self.guard.call(self.process.qmp.command, "x-query-virtio")[0]["path"]
         self.device = QemuHost(
-            self.process.qmp,
+            qmp,
             self.events,
             self.guard,
             ram_bytes=config.memory_size,
