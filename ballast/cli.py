@@ -12,13 +12,20 @@ from ballast.report import cli as report_cli
 from ballast.spec import cli as spec_cli
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (what is wrong, where to look) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(USAGE_EXIT, f"ballast: error: {message} (see `{self.prog} --help`)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="ballast",
         description="Conformance suite for virtio memory balloon devices and drivers.",
     )
     top.add_argument("--version", action="version", version=f"ballast {__version__}")
-    sub = top.add_subparsers(dest="command", required=True)
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="the main job: run the conformance suites, write a report")
     run.add_argument("--device", default="reference", help="device under test (TARGET[:VARIANT])")

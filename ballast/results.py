@@ -170,14 +170,15 @@ class ResultsWriter:
 
     def results(self) -> dict[str, Any]:
         from ballast.report.rollup import certify, coverage, rollup_clauses
-        from ballast.report.waivers import load_waivers
+        from ballast.report.waivers import apply_waivers, load_waivers
 
         session = self.session
         catalogue = session.catalogue
         tests = [self.records[k] for k in sorted(self.records)]
         opt = self.config.option
         certification = bool(opt.ballast_certification)
-        waivers = load_waivers(opt.ballast_waivers) if opt.ballast_waivers else []
+        waivers = load_waivers(opt.ballast_waivers, catalogue) if opt.ballast_waivers else []
+        tests = apply_waivers(tests, waivers, certification)
         finished = dt.datetime.now(dt.UTC)
         rollups = rollup_clauses(tests, catalogue)
         return {
@@ -201,7 +202,8 @@ class ResultsWriter:
             "tests": tests,
             "clauses": rollups,
             "coverage": coverage(tests, catalogue),
-            "certification": certify(rollups, catalogue, waivers, certification),
+            "certification": certify(rollups, catalogue, waivers, certification,
+                                     profile=session.profile),
         }
 
     def finish(self) -> Path | None:

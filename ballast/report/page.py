@@ -1,5 +1,5 @@
 """index.html: the clause matrix with filters, coverage, certification and the evidence of
-every test that did not pass, in one self-contained file.
+every test that did not pass or saw a violation, in one self-contained file.
 
 The rows are rendered here, server side; the page's script only toggles their ``hidden``
 attribute, so filtering 500 clauses x 4 implementations is one linear pass with no layout
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ballast.report.rollup import (
+    FAILING,
     ORDER,
     Rollup,
     describe_counts,
@@ -33,7 +34,7 @@ class Cell:
     rollup: str
     verdicts: list[str]
     counts: str
-    links: list[tuple[str, str, str]]  # (anchor, verdict, node ID) of tests that did not pass
+    links: list[tuple[str, str, str]]  # (anchor, verdict, node ID) of tests with evidence
     more: int
 
 
@@ -76,7 +77,7 @@ class Filters:
 
 def render_page(results: dict[str, Any], catalogue: Catalogue) -> str:
     tests = results["tests"]
-    anchors = {t["nodeid"]: f"t{i}" for i, t in enumerate(tests) if t["verdict"] != "PASS"}
+    anchors = {t["nodeid"]: f"t{i}" for i, t in enumerate(tests) if _has_evidence(t)}
     columns = list(dict.fromkeys(e["implementation"] for e in results["clauses"]))
     rows = _rows(results["clauses"], columns, anchors, {t["nodeid"]: t for t in tests}, catalogue)
     return (
@@ -176,8 +177,13 @@ def _areas(coverage: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _has_evidence(test: dict[str, Any]) -> bool:
+    """Not a PASS, or a PASS that still saw a clause violated (a monitor's untagged clause)."""
+    return test["verdict"] != "PASS" or any(v in FAILING for v in verdicts_by_clause(test).values())
+
+
 def _failed(tests: Sequence[dict[str, Any]], anchors: dict[str, str]) -> list[dict[str, Any]]:
-    """Every test that did not pass, unexpected ones first, then worst first."""
+    """Every test with evidence to show, unexpected ones first, then worst first."""
     chosen = [t for t in tests if t["nodeid"] in anchors]
     chosen.sort(key=lambda t: (not t.get("unexpected"), ORDER.index(t["verdict"])))
     return [

@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ballast.errors import UsageError
-from ballast.monitors import monitored_clauses
 from ballast.monitors.verdicts import SEVERITY
 from ballast.spec.catalogue import Catalogue, Clause
 
@@ -67,37 +65,9 @@ def implementation_of(test: dict[str, Any]) -> str:
 
 def verdicts_by_clause(test: dict[str, Any]) -> dict[str, str]:
     """Every clause verdict the test recorded: the tagged clauses (their own verdict, else
-    the test's) and any other clause a monitor saw violated during the test."""
+    the test's) and any other clause the subject was seen to violate during the test."""
     own = test.get("clause_verdicts") or {}
     return {**{c: own.get(c, test["verdict"]) for c in test["clauses"]}, **own}
-
-
-def counted_verdicts(test: dict[str, Any], catalogue: Catalogue) -> dict[str, str]:
-    """The clause verdicts a test contributes to its implementation's roll-ups: its tagged
-    clauses, and an untagged violation only when it is the subject's own (the side the
-    clause's monitor judges), not the peer's that the scenario made misbehave."""
-    counted = {}
-    for clause, verdict in verdicts_by_clause(test).items():
-        if clause not in catalogue:
-            raise UsageError(
-                f"test {test['nodeid']} names clause '{clause}', which the catalogue "
-                "does not know (results from another catalogue revision?)"
-            )
-        if clause in test["clauses"] or judged_side(catalogue.get(clause)) == test["subject"]:
-            counted[clause] = verdict
-    return counted
-
-
-def judged_side(clause: Clause) -> str:
-    """Whose behaviour a violation of the clause shows: the side its monitor judges (for a
-    MAY clause, the peer that must tolerate the permission), else the clause's role."""
-    monitor = _monitors().get(clause.id)
-    return monitor.judges if monitor else clause.role
-
-
-@cache
-def _monitors() -> dict[str, Any]:
-    return monitored_clauses()
 
 
 def rollup(verdicts: Iterable[str]) -> Rollup:
@@ -134,7 +104,12 @@ def rollup_clauses(tests: Sequence[dict[str, Any]], catalogue: Catalogue) -> lis
     for test in tests:
         impl = implementation_of(test)
         sides.setdefault(impl, set()).add(test["subject"])
-        for clause, verdict in counted_verdicts(test, catalogue).items():
+        for clause, verdict in verdicts_by_clause(test).items():
+            if clause not in catalogue:
+                raise UsageError(
+                    f"test {test['nodeid']} names clause '{clause}', which the catalogue "
+                    "does not know (results from another catalogue revision?)"
+                )
             covering.setdefault((clause, impl), []).append((test["nodeid"], verdict))
     for impl, impl_sides in sides.items():
         for c in catalogue:
@@ -175,7 +150,7 @@ def coverage(tests: Sequence[dict[str, Any]], catalogue: Catalogue) -> dict[str,
     assessed = {
         clause
         for test in tests
-        for clause, verdict in counted_verdicts(test, catalogue).items()
+        for clause, verdict in verdicts_by_clause(test).items()
         if verdict in ASSESSED
     }
     keys = ("active", "automatic", "tested", "automatic_tested")

@@ -12,15 +12,19 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from ballast.errors import UsageError
 
 MAX_MESSAGE = 160
 
 
 @cache
-def _validator() -> Draft202012Validator:
+def _validator() -> Any:
+    try:  # imported here: only commands that read results need it
+        from jsonschema import Draft202012Validator
+    except ImportError:
+        raise UsageError(
+            "checking results needs jsonschema: .venv/bin/pip install jsonschema"
+        ) from None
     schema = json.loads(files("ballast.report").joinpath("results.schema.json").read_text())
     return Draft202012Validator(schema)
 
