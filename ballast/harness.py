@@ -39,9 +39,14 @@ ALL_PARAMS = (
 )
 
 
-def params_for(clauses: list[Clause], wanted: list[str] | None = None) -> list[LinkParam]:
+def params_for(
+    clauses: list[Clause], wanted: list[str] | None = None, explicit: bool = False
+) -> list[LinkParam]:
     """Transports a test applies to: its clauses' legacy and transport conditions decide;
-    big-endian guests only matter for legacy clauses."""
+    big-endian guests only matter for legacy clauses.  ``explicit``: the test named its
+    transports itself (``requires(transport=...)``), so only ``wanted`` counts."""
+    if explicit and wanted is not None:
+        return [p for p in ALL_PARAMS if p.id in wanted]
     legacy = any(c.legacy or c.conditions.get("legacy") for c in clauses)
     buses = {c.conditions["transport"] for c in clauses if "transport" in c.conditions}
     chosen = []

@@ -7,6 +7,7 @@ entry point ``ballast.plugin``), which pytest recognises as one plugin.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from ballast.spec.catalogue import Catalogue, load_catalogue
 from ballast.targets import Choice, choose
 from ballast.targets.reference import REFERENCE
 
-HARNESS = pytest.StashKey[Harness]()
+HARNESSES = pytest.StashKey[list[Harness]]()
 RECORD = pytest.StashKey[dict[str, Any]]()
 SKIP_VERDICTS = (
     Verdict.NOT_SUPPORTED,
@@ -138,6 +139,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "clause(*ids): catalogue clauses the test covers (first is primary)"
     )
     config.addinivalue_line("markers", "requires(**needs): transport=[...], subject=...")
+    _hypothesis_profile(config)
     try:
         config.stash[SESSION] = Session(config)
     except UsageError as exc:
@@ -145,6 +147,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 SESSION = pytest.StashKey[Session]()
+
+
+def _hypothesis_profile(config: pytest.Config) -> None:
+    """Property tests are derandomized in CI and certification runs (a verdict must not
+    depend on luck); elsewhere hypothesis picks a seed, which results.json records."""
+    from hypothesis import settings
+
+    settings.register_profile("ballast-derandomized", derandomize=True)
+    if (
+        config.option.ballast_certification
+        or os.environ.get("CI")
+        or os.environ.get("BALLAST_DERANDOMIZE")
+    ):
+        settings.load_profile("ballast-derandomized")
 
 
 def _clause_ids(node: pytest.Item | pytest.Function | Any) -> list[str]:
@@ -170,10 +186,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ids = _clause_ids(metafunc.definition)
     clauses = [session.catalogue.get(c) for c in ids if c in session.catalogue]
     wanted: list[str] | None = metafunc.config.option.ballast_transports
+    explicit = False
     for mark in metafunc.definition.iter_markers("requires"):
         if "transport" in mark.kwargs:
             wanted = [t for t in mark.kwargs["transport"] if not wanted or t in wanted]
-    params = params_for(clauses, wanted)
+            explicit = True
+    params = params_for(clauses, wanted, explicit)
     metafunc.parametrize("link_param", params, ids=[p.id for p in params])
     if metafunc.config.option.ballast_selftest:
         subject = subject_of(metafunc.definition)
@@ -255,12 +273,11 @@ def balloon(request: pytest.FixtureRequest, link_param: LinkParam, selftest_vari
             driver,
             memory_size,
         )
-        request.node.stash[HARNESS] = harness
+        request.node.stash.setdefault(HARNESSES, []).append(harness)
         return harness
 
     yield make
-    harness = request.node.stash.get(HARNESS, None)
-    if harness is not None:
+    for harness in request.node.stash.get(HARNESSES, []):
         harness.close()
 
 
@@ -278,8 +295,9 @@ def pytest_runtest_call(item: pytest.Item):
         raise
     except Exception as exc:  # the implementation's failure modes become verdicts
         error = exc
-    harness = item.stash.get(HARNESS, None)
-    findings = harness.findings() if harness is not None else []
+    harnesses = item.stash.get(HARNESSES, [])
+    findings = [f for harness in harnesses for f in harness.findings()]
+    harness = harnesses[-1] if harnesses else None
     judgement = judge(clauses, findings, error, _provoked(item), subject_of(item))
     record = test_record(item, session, judgement, time.perf_counter() - start, harness)
     item.stash[RECORD] = record

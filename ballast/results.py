@@ -196,14 +196,16 @@ class ResultsWriter:
                 "interpretations": session.interpretations,
                 "profile": session.profile,
                 "certification_run": certification,
+                "hypothesis": _hypothesis_info(self.config),
                 "shard": None,
             },
             "collected": sorted(self.collected or self.records),
             "tests": tests,
             "clauses": rollups,
             "coverage": coverage(tests, catalogue),
-            "certification": certify(rollups, catalogue, waivers, certification,
-                                     profile=session.profile),
+            "certification": certify(
+                rollups, catalogue, waivers, certification, profile=session.profile
+            ),
         }
 
     def finish(self) -> Path | None:
@@ -218,6 +220,15 @@ class ResultsWriter:
 
         render(results, directory)
         return self.path
+
+
+def _hypothesis_info(config: pytest.Config) -> dict[str, Any]:
+    from hypothesis import settings
+
+    return {
+        "derandomize": settings.default.derandomize,
+        "seed": getattr(config.option, "hypothesis_seed", None),
+    }
 
 
 def _implementation(side: str, choice: Any) -> dict[str, Any]:

@@ -9,11 +9,12 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from ballast.errors import NotObservable, NotSupported, PeerCrashed, PeerTimeout
+from ballast.errors import NotObservable, NotSupported, PeerCrashed, PeerTimeout, UsageError
 from ballast.link import TRANSPORTS, LinkConfig
 from ballast.monitors.events import Kind
 from ballast.reference import balloon as b
@@ -22,9 +23,11 @@ from ballast.reference.balloon import Numbering
 from ballast.reference.device import DEFAULT_FEATURES, DeviceOptions
 from ballast.reference.driver import DriverError, DriverPolicy
 from ballast.reference.guestmem import page_pattern
+from ballast.spec.catalogue import load_catalogue
 from ballast.targets.qemu.link import QemuLink
 from ballast.targets.qemu.properties import PROPERTY_OF, QemuProperties
-from ballast.targets.qemu.settings import QemuSettings
+from ballast.targets.qemu.settings import QemuSettings, settings_from_options
+from ballast.targets.qemu.target import QemuTarget
 from ballast.targets.qemu.timeouts import TIMEOUT_FACTOR_ENV, scaled
 from ballast.virtio.features import Feature, has, mask
 from ballast.virtio.memory import PAGE_SIZE
@@ -116,6 +119,22 @@ def test_inflate_and_deflate_agree_with_query_balloon(open_link: Open, transport
     assert link.process.qmp.query_balloon() == RAM - 100 * PAGE_SIZE
 
 
+def test_a_device_reset_leaves_state_behind(open_link: Open) -> None:
+    """Why every test gets a fresh QEMU rather than a reset pooled one."""
+    link = open_link()
+    link.driver.init()
+    link.device.set_target(600)
+    link.driver.run_until_idle()
+    link.device.start_hinting()
+    link.device.finish_hinting()
+    link.driver.remove()  # device reset: the driver holds no balloon pages any more
+    link.driver.init()
+    num_pages = [e["value"] for e in link.events.of(Kind.CONFIG_SEEN) if e["field"] == "num_pages"]
+    assert num_pages[-1] == 600  # the old target, with no host action since the reset
+    assert link.device.read_actual() == 600  # and the old actual
+    assert link.device.start_hinting() == QEMU_FIRST_CMD_ID + 1  # IDs keep counting
+
+
 def test_num_pages_must_leave_the_guest_some_ram(open_link: Open) -> None:
     link = open_link()
     with pytest.raises(NotSupported, match="below the guest's 16384 pages"):
@@ -141,6 +160,19 @@ def test_stats_round_trip_in_milliseconds(open_link: Open, transport: str) -> No
         "/machine/peripheral/balloon0", "guest-stats-polling-interval"
     )
     assert polling == 0  # QEMU must not return buffers unasked afterwards
+
+
+def test_a_stats_buffer_never_returned_is_a_timeout(
+    open_link: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TIMEOUT_FACTOR_ENV, "0.1")
+    link = open_link(settings=QemuSettings(extra_args=("-S",)))  # frozen virtual clock
+    link.driver.init()
+    with pytest.raises(PeerTimeout, match=r"held the stats buffer for 0\.2 s"):
+        link.device.request_stats()
+    with pytest.raises(PeerTimeout):  # the link is done for
+        link.device.read_stats()
+    assert "qtest-history" in link.artifacts
 
 
 def test_no_stats_buffer_is_held_before_the_driver_starts(open_link: Open) -> None:
@@ -395,3 +427,43 @@ def test_guest_reuse_after_done_is_not_the_devices_doing(open_link: Open) -> Non
     link.driver.remove()
     link.driver.init()
     assert _bad(link) == {}
+
+
+# -- the target and its settings -------------------------------------------------------------
+
+
+def test_target_describes_what_it_ran() -> None:
+    target = QemuTarget()
+    assert target.prerequisites() is None and target.variants("device") == {}
+    link = target.open_link("device", LinkConfig(transport="mmio-v1"), load_catalogue())
+    try:
+        described = target.describe("device", None)
+    finally:
+        link.close()
+    assert described["command_line"] == link.process.command_line
+    assert described["version"].startswith(tuple("0123456789"))
+    template = described["command_lines"]["mmio-v1"]
+    assert "virtio-mmio.force-legacy=true" in template and "<workdir>/qtest.sock" in template
+    with pytest.raises(UsageError, match="device only"):
+        target.open_link("driver", LinkConfig(), load_catalogue())
+
+
+def test_missing_binary_is_a_prerequisite_not_a_crash() -> None:
+    target = QemuTarget()
+    target.configure(QemuSettings(binary="/nonexistent/qemu-system-x86_64"))
+    assert "not found or not executable" in (target.prerequisites() or "")
+
+
+def test_settings_from_options() -> None:
+    options = SimpleNamespace(
+        ballast_qemu_binary=None,
+        ballast_qemu_args=["-trace 'virtio_balloon_*'", "-name x"],
+        ballast_qemu_pci_machine="pc-q35-7.2,smm=off",
+        ballast_qemu_mmio_machine="microvm",
+    )
+    settings = settings_from_options(options)
+    assert settings.extra_args == ("-trace", "virtio_balloon_*", "-name", "x")
+    with pytest.raises(UsageError, match="interrupt routing"):
+        settings_from_options(
+            SimpleNamespace(**{**vars(options), "ballast_qemu_pci_machine": "pc"})
+        )

@@ -23,8 +23,8 @@ class DriverFeaturesMonitor(Monitor):
     judges = "driver"
     clauses = ("balloon.driver.features.01", "balloon.device.features.01")
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._offered = 0
         self._refused: Event | None = None
 
@@ -78,8 +78,8 @@ class DriverLegacyMonitor(Monitor):
         "balloon.driver.legacy.05",
     )
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._legacy = False
         self._num_pages = 0
         self._requests: dict[int, list[int]] = {}  # inflate head -> pfns
@@ -195,8 +195,8 @@ class DeviceLegacyMonitor(Monitor):
         "balloon.device.legacy.07",
     )
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._legacy = False
         self._features = 0
         self._target: int | None = None

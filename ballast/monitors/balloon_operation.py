@@ -19,8 +19,8 @@ class _PagesMonitor(Monitor):
 
     judges = "driver"
 
-    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self.ledger = BalloonLedger()
 
     def feed(self, event: Event) -> None:
@@ -43,8 +43,8 @@ class DriverOperationMonitor(_PagesMonitor):
         "balloon.driver.operation.11",
     )
 
-    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._actual = bytearray(4)
         self._target_events: list[Event] = []
         self._oom_hold = False  # deflated below num_pages on memory pressure (DEFLATE_ON_OOM)
@@ -195,8 +195,8 @@ class DeviceAckMonitor(Monitor):
         "balloon.driver.operation.12",
     )
 
-    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._num_pages = 0
         self._balloon = 0
         self._actual = 0

@@ -30,8 +30,8 @@ class DriverHintingMonitor(Monitor):
         "balloon.device.hinting.04",
     )
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self.current = b.CMD_ID_STOP
         self._round_cmds = 0
         self._round_pages = 0
@@ -179,8 +179,8 @@ class DeviceHintingMonitor(Monitor):
         "balloon.driver.hinting.07",
     )
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._seen_cmd = b.CMD_ID_STOP
         self._open_ids: set[int] = set()  # ids whose STOP the device has not received
         self._host_stop: Event | None = None
@@ -302,8 +302,8 @@ class PoisonMonitor(Monitor):
     judges = "driver"
     clauses = ("balloon.driver.poison.01", "balloon.driver.poison.02", "balloon.driver.poison.03")
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._written_before_ok = False
         self._poison = bytearray(4)
         self._returned: set[int] = set()
@@ -399,8 +399,8 @@ class ReportingMonitor(Monitor):
         "balloon.device.reporting.01",
     )
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._in_flight: dict[int, list[int]] = {}  # head -> pfns
         self._flight_pages: set[int] = set()
         self._returned: set[int] = set()
@@ -482,8 +482,8 @@ class DeviceReportingMonitor(Monitor):
     judges = "device"
     clauses = ("balloon.device.reporting.02", "balloon.driver.reporting.04")
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._snapshots: dict[int, bytes] = {}
         self._poison = 0
 

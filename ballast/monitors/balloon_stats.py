@@ -30,13 +30,13 @@ class DriverStatsMonitor(Monitor):
         "balloon.driver.stats.08",
     )
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._live = False
         self._buffers = 0
         self._refill_owed: Event | None = None
         self._subset: frozenset[int] | None = None
-        self._multiple = int(ctx.interpretations.get("stats-buffer-multiple", "10"))
+        self._multiple = int(self.ctx.interpretations.get("stats-buffer-multiple", "10"))
 
     def on_driver_ok_seen(self, event: Event) -> None:
         self._live = True
@@ -122,8 +122,8 @@ class DeviceStatsMonitor(Monitor):
         "balloon.driver.stats.07",
     )
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._sent: list[tuple[int, int]] | None = None
         self._submissions = 0
 

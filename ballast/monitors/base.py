@@ -95,6 +95,11 @@ class Monitor:
         self._handlers = {
             name[3:]: getattr(self, name) for name in dir(self) if name.startswith("on_")
         }
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """(Re)start the per-link bookkeeping: at creation and whenever the device is reset.
+        Findings so far are kept."""
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -102,6 +107,8 @@ class Monitor:
         if event.observer == self.judges:
             return  # never the judged side's own account
         kind = event.kind
+        if kind in (Kind.DEVICE_RESET, Kind.DRIVER_RESET):
+            self.reset_state()
         if kind == Kind.REQUEST_SUBMITTED:
             kind = f"{event['role']}_submitted"
         handler = self._handlers.get(kind)
@@ -110,6 +117,14 @@ class Monitor:
 
     def finish(self) -> None:
         """End of test: judge what can only be judged once everything has happened."""
+
+    def violations(self) -> list[tuple[str, str]]:
+        """(clause, message) of every violation so far, without finishing the monitor."""
+        return [
+            (clause, message)
+            for clause, records in self._violations.items()
+            for message, _ in records
+        ]
 
     def findings(self) -> list[Finding]:
         found = []

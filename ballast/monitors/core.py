@@ -33,8 +33,8 @@ class DriverInitMonitor(Monitor):
         "core.driver.reserved.01",
     )
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self.status = 0
         self.offered = [0, 0]
         self.legacy = False
@@ -141,8 +141,8 @@ class DeviceCoreMonitor(Monitor):
         "pci.device.isr.05",
     )
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._reset_pending: Event | None = None
         self._offered = 0
         self._used_without_event_idx: list[Event] = []
@@ -240,8 +240,8 @@ class ConfigGenerationMonitor(Monitor):
     judges = "driver"
     clauses = ("core.driver.config.02",)
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        super().__init__(ctx)
+    def reset_state(self) -> None:
+        super().reset_state()
         self._group: list[Event] = []
         self._led = False  # the current group of reads started after a generation read
         self._legacy = False

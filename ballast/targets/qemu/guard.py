@@ -79,6 +79,14 @@ class PeerGuard:
             self.record()
         return type(self._failure)(str(self._failure))
 
+    def hung(self, reason: str) -> QemuHung:
+        """Record that QEMU answers but its device stopped making progress (``reason``);
+        returns the TIMEOUT exception to raise."""
+        if self._failure is None:
+            self._failure = QemuHung(f"QEMU {reason}{_tail(self.process.stderr_text())}")
+            self.record()
+        return type(self._failure)(str(self._failure))
+
     def record(self) -> None:
         """Copy the evidence (command line, stderr, qtest history) into the artifacts."""
         process = self.process

@@ -38,7 +38,6 @@ from typing import Any
 from ballast.errors import NotObservable, NotSupported
 from ballast.monitors.events import EventLog, Kind
 from ballast.reference import balloon as b
-from ballast.targets.qemu.errors import QemuHung
 from ballast.targets.qemu.guard import PeerGuard
 from ballast.targets.qemu.qmp import QmpClient
 from ballast.targets.qemu.timeouts import scaled
@@ -136,9 +135,9 @@ class QemuHost:
             deadline = time.monotonic() + scaled(STATS_TIMEOUT)
             while self._stats_held():
                 if time.monotonic() > deadline:
-                    raise QemuHung(
-                        f"QEMU held the stats buffer for {scaled(STATS_TIMEOUT):.1f} s after "
-                        "its polling timer was armed"
+                    raise self.guard.hung(
+                        f"held the stats buffer for {scaled(STATS_TIMEOUT):.1f} s after its "
+                        "polling timer was armed"
                     )
                 time.sleep(_POLL)
         finally:
@@ -235,7 +234,7 @@ class QemuHost:
                     f"migration failed: {info.get('error-desc', info)}"
                 )
             if time.monotonic() > deadline:
-                raise QemuHung(f"QEMU's migration stayed {status!r}; expected {wanted!r}")
+                raise self.guard.hung(f"kept its migration {status!r}; expected {wanted!r}")
             time.sleep(_POLL)
 
     def _command(self, name: str, **arguments: Any) -> Any:

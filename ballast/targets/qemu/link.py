@@ -1,5 +1,5 @@
 """One link with QEMU's balloon device as the device side: a fresh QEMU, the reference
-driver over qtest, the host interface over QMP, and every monitor watching.
+driver over qtest, the host interface over QMP, and the device monitors watching.
 
 Why a fresh QEMU per link rather than a pool reset between tests: a device reset does
 not return QEMU to a clean state.  ``num_pages`` and ``actual`` survive it (QEMU's reset
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import Any
 
 from ballast.errors import NotSupported
 from ballast.link import TRANSPORTS, LinkConfig
@@ -64,9 +65,9 @@ class QemuLink:
     ``device`` is the host interface (``QemuHost``), ``driver`` the reference driver,
     ``machine`` the bus it uses (a ``DeferringBus``: ``defer_notifications`` holds queue
     notifications back until ``poll``); ``process`` is the QEMU behind them, ``ram`` its
-    guest RAM as the monitors read it, and ``timings`` how
-    long QEMU's start (``start``), opening the device (``open``) and teardown (``close``)
-    took, in seconds.  ``close()`` always ends QEMU.
+    guest RAM as the monitors read it, and ``timings`` how long QEMU's start (``start``),
+    opening the device (``open``) and teardown (``close``) took, in seconds.  ``close()``
+    always ends QEMU.
     """
 
     def __init__(
@@ -87,21 +88,10 @@ class QemuLink:
         self.config = config
         self.spec = TRANSPORTS[config.transport]
         self.properties = QemuProperties.from_features(config.device.features)
-        line = device_line(
-            config.transport,
-            self.properties,
-            pci_machine=settings.pci_machine,
-            mmio_machine=settings.mmio_machine,
-        )
         self.timings: dict[str, float] = {}
-        machine, ram_extra = ram_args(line.machine, config.memory_size)
         began = time.perf_counter()
         self.process = QemuProcess(
-            machine=machine,
-            memory_mib=config.memory_size // MiB,
-            devices=[line.device],
-            extra_args=[*ram_extra, *line.extra_args, *settings.extra_args],
-            binary=settings.binary,
+            **launch_options(config, self.properties, settings), binary=settings.binary
         )
         self.timings["start"] = time.perf_counter() - began
         self.artifacts: dict[str, str] = {"qemu-command-line": self.process.command_line}
@@ -212,6 +202,25 @@ class QemuLink:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def launch_options(
+    config: LinkConfig, properties: QemuProperties, settings: QemuSettings
+) -> dict[str, Any]:
+    """``QemuProcess`` arguments (all but the binary) for a link with ``config``."""
+    line = device_line(
+        config.transport,
+        properties,
+        pci_machine=settings.pci_machine,
+        mmio_machine=settings.mmio_machine,
+    )
+    machine, ram_extra = ram_args(line.machine, config.memory_size)
+    return {
+        "machine": machine,
+        "memory_mib": config.memory_size // MiB,
+        "devices": [line.device],
+        "extra_args": [*ram_extra, *line.extra_args, *settings.extra_args],
+    }
 
 
 def _check_memory(config: LinkConfig) -> None:

@@ -9,14 +9,17 @@ fake, ``tests/fakes/qemu_fault.py``, not a variant).
 from __future__ import annotations
 
 import os
+import shlex
+from pathlib import Path
 from typing import Any
 
 from ballast.errors import UsageError
-from ballast.link import LinkConfig
+from ballast.link import TRANSPORTS, LinkConfig
 from ballast.spec.catalogue import Catalogue
 from ballast.targets.qemu.errors import QemuNotFound
-from ballast.targets.qemu.link import QemuLink
-from ballast.targets.qemu.process import BINARY_ENV, find_qemu, qemu_version
+from ballast.targets.qemu.link import QemuLink, launch_options
+from ballast.targets.qemu.process import BINARY_ENV, build_argv, find_qemu, qemu_version
+from ballast.targets.qemu.properties import QemuProperties
 from ballast.targets.qemu.settings import QemuSettings
 
 MISSING = (
@@ -52,6 +55,9 @@ class QemuTarget:
         return {}
 
     def describe(self, side: str, variant: str | None) -> dict[str, Any]:
+        """Version, binary, machines, the command line of the last link this process
+        opened (None before the first, and in an xdist controller), and the command line
+        each transport gets with default options (sockets and firmware in ``<workdir>``)."""
         binary = find_qemu(self.settings.binary)
         return {
             "version": qemu_version(binary),
@@ -59,7 +65,26 @@ class QemuTarget:
             "machine": {"pci": self.settings.pci_machine, "mmio": self.settings.mmio_machine},
             "extra_args": list(self.settings.extra_args),
             "command_line": self.last_command_line,
+            "command_lines": {
+                transport: self._template(binary, transport) for transport in TRANSPORTS
+            },
         }
+
+    def _template(self, binary: str, transport: str) -> str:
+        config = LinkConfig(transport=transport)
+        options = launch_options(
+            config, QemuProperties.from_features(config.device.features), self.settings
+        )
+        workdir = Path("<workdir>")
+        return shlex.join(
+            build_argv(
+                binary,
+                **options,
+                qtest_socket=workdir / "qtest.sock",
+                qmp_socket=workdir / "qmp.sock",
+                bios=workdir / "parked-cpu.bin",
+            )
+        )
 
     def open_link(self, subject: str, config: LinkConfig, catalogue: Catalogue) -> QemuLink:
         """A link with a fresh QEMU as the device, the reference driver as the driver."""

@@ -1,0 +1,109 @@
+"""Random balloon activity (targets, memory demand, out-of-memory, statistics, hinting
+rounds, reports, device resets) on one link, with every monitor watching: no clause may be
+violated at any step, and the device's host interface, the driver and guest memory must
+agree after every step.  Derandomized in CI and certification runs (see the plugin)."""
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from ballast.harness import Harness
+from ballast.monitors.verdicts import Verdict
+from ballast.reference.allocator import PageState
+from suites import scenarios as s
+
+ALL_TRANSPORTS = ["pci-modern", "pci-transitional", "mmio-v2", "pci-legacy", "mmio-v1"]
+
+
+def machine_for(make):
+    class BalloonActivity(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.h: Harness = make()
+            s.start(self.h)
+
+        @rule(pages=st.integers(0, 1500))
+        def set_target(self, pages: int) -> None:
+            # never more than the guest can give: the driver SHOULD inflate to num_pages,
+            # which it cannot do out of memory it does not have
+            pool = self.h.driver.pool
+            s.target(
+                self.h, min(pages, pool.count(PageState.FREE) + pool.count(PageState.IN_BALLOON))
+            )
+
+        @rule(pages=st.integers(1, 600))
+        def memory_pressure(self, pages: int) -> None:
+            self.h.driver.memory_pressure(pages)
+            s.settle(self.h)
+
+        @rule(pages=st.integers(1, 800))
+        def applications_use_memory(self, pages: int) -> None:
+            self.h.driver.use_pages(pages)
+
+        @rule(pages=st.integers(1, 800))
+        def applications_free_memory(self, pages: int) -> None:
+            self.h.driver.free_pages(pages)
+
+        @rule()
+        def stats_request(self) -> None:
+            self.h.host.request_stats()
+            s.settle(self.h)
+
+        @rule(finish=st.booleans())
+        def hint_round(self, finish: bool) -> None:
+            self.h.host.start_hinting()
+            s.settle(self.h)
+            (self.h.host.finish_hinting if finish else self.h.host.stop_hinting)()
+            s.settle(self.h)
+
+        @rule(pages=st.integers(1, 2048))
+        def report(self, pages: int) -> None:
+            self.h.driver.report_free_pages(pages)
+            s.settle(self.h)
+
+        @rule()
+        def reset_and_reinitialize(self) -> None:
+            self.h.driver.remove()
+            s.start(self.h)
+
+        @invariant()
+        def no_clause_violated(self) -> None:
+            bad = [v for m in self.h.link.monitors for v in m.violations()]
+            assert not bad, bad[:3]
+
+        @invariant()
+        def both_sides_agree_on_the_balloon(self) -> None:
+            assert self.h.host.balloon_pages == self.h.driver.pool.pfns(PageState.IN_BALLOON)
+
+        def teardown(self) -> None:
+            bad = [f for f in self.h.findings() if f.verdict in (Verdict.FAIL, Verdict.WARN)]
+            assert not bad, [f"{f.clause}: {f.message}" for f in bad[:3]]
+
+    return BalloonActivity
+
+
+def _run(balloon) -> None:
+    run_state_machine_as_test(
+        machine_for(balloon),
+        settings=settings(
+            max_examples=8,
+            stateful_step_count=12,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+
+
+# Tagged with the clause every initialization exercises; the state machine itself fails on
+# any violation of any clause.
+@pytest.mark.clause("core.driver.init.01")
+@pytest.mark.requires(subject="driver", transport=ALL_TRANSPORTS)
+def test_random_activity_driver_under_test(balloon):
+    _run(balloon)
+
+
+@pytest.mark.clause("core.device.reset.01")
+@pytest.mark.requires(subject="device", transport=ALL_TRANSPORTS)
+def test_random_activity_device_under_test(balloon):
+    _run(balloon)
