@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ballast.monitors.base import Monitor, MonitorContext
+from ballast.monitors.base import Monitor
 from ballast.monitors.events import Event
 from ballast.reference import balloon as b
 from ballast.reference.balloon import Queue

@@ -3,7 +3,7 @@ contents of pages handed to the device, and when the guest touches them again.""
 
 from __future__ import annotations
 
-from ballast.monitors.base import Monitor, MonitorContext
+from ballast.monitors.base import Monitor
 from ballast.monitors.events import Event
 from ballast.reference import balloon as b
 from ballast.reference.balloon import Queue

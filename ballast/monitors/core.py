@@ -3,7 +3,7 @@ initialization order, reset, used buffer notifications and transport registers."
 
 from __future__ import annotations
 
-from ballast.monitors.base import Monitor, MonitorContext
+from ballast.monitors.base import Monitor
 from ballast.monitors.events import Event
 from ballast.virtio.features import Feature
 from ballast.virtio.status import Status
