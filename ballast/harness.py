@@ -9,11 +9,13 @@ from typing import Any
 
 from ballast.link import TRANSPORTS, LinkConfig, LinkLike
 from ballast.monitors.verdicts import Finding
+from ballast.reference.balloon import Numbering
 from ballast.reference.device import DeviceOptions
 from ballast.reference.driver import DriverPolicy
 from ballast.reference.guestmem import MemoryLayout
 from ballast.spec.catalogue import Catalogue, Clause
 from ballast.targets import Choice
+from ballast.timeouts import scaled
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,14 @@ def build(
     driver_faults = (
         frozenset([driver.variant]) if subject == "driver" and driver.variant else (frozenset())
     )
-    options = dataclasses.replace(DeviceOptions(), **(device_overrides or {}), faults=device_faults)
+    # Both sides number queues by the chosen reading (interpretation "queue-numbering");
+    # every wait of the reference driver scales with BALLAST_TIMEOUT_FACTOR.
+    numbering = Numbering(interpretations.get("queue-numbering", Numbering.FIXED))
+    options = dataclasses.replace(
+        DeviceOptions(numbering=numbering), **(device_overrides or {}), faults=device_faults
+    )
     policy = dataclasses.replace(
-        DriverPolicy(),
+        DriverPolicy(numbering=numbering, timeout=scaled(DriverPolicy.timeout)),
         memory_layout=MemoryLayout.for_ram(memory_size),
         **(driver_overrides or {}),
         faults=driver_faults,

@@ -22,6 +22,8 @@ from ballast.reference.faults import faults_of
 from ballast.results import ResultsWriter, expectations_for, parse_interpretations, test_record
 from ballast.spec.catalogue import Catalogue, load_catalogue
 from ballast.targets import Choice, choose
+from ballast.targets.qemu.settings import qemu_options, settings_from_options
+from ballast.targets.qemu.target import QEMU
 from ballast.targets.reference import REFERENCE
 
 HARNESSES = pytest.StashKey[list[Harness]]()
@@ -39,6 +41,7 @@ class Session:
 
     def __init__(self, config: pytest.Config) -> None:
         opt = config.option
+        QEMU.configure(settings_from_options(opt))
         self.catalogue: Catalogue = load_catalogue()
         self.device: Choice = choose("device", opt.ballast_device)
         self.driver: Choice = choose("driver", opt.ballast_driver)
@@ -125,6 +128,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=Path,
         help="waivers file (honoured only with --certification)",
     )
+    qemu_options(parser)
     group.addoption(
         "--selftest",
         dest="ballast_selftest",

@@ -125,7 +125,9 @@ def test_record(
             if f.verdict != Verdict.PASS or f.clause in clauses
         ],
         "evidence": evidence,
-        "artifacts": {},
+        "artifacts": dict(harness.link.artifacts)
+        if harness is not None and judgement.verdict != Verdict.PASS
+        else {},
         "reproduce": reproduce_command(item, session),
     }
 

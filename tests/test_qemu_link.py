@@ -28,7 +28,7 @@ from ballast.targets.qemu.link import QemuLink
 from ballast.targets.qemu.properties import PROPERTY_OF, QemuProperties
 from ballast.targets.qemu.settings import QemuSettings, settings_from_options
 from ballast.targets.qemu.target import QemuTarget
-from ballast.targets.qemu.timeouts import TIMEOUT_FACTOR_ENV, scaled
+from ballast.timeouts import TIMEOUT_FACTOR_ENV, scaled
 from ballast.virtio.features import Feature, has, mask
 from ballast.virtio.memory import PAGE_SIZE
 from tests.fakes.qemu_guard import qemu_children, requires_qemu

@@ -17,7 +17,7 @@ from ballast.targets.qemu.errors import (
     QtestTimeout,
 )
 from ballast.targets.qemu.qtest import HISTORY_LINE_MAX, MAX_TRANSFER, QtestClient
-from ballast.targets.qemu.timeouts import TIMEOUT_FACTOR_ENV, scaled
+from ballast.timeouts import TIMEOUT_FACTOR_ENV, scaled
 from ballast.virtio.bus import BusError
 from tests.fakes.qtest_peer import FakeQtestPeer
 

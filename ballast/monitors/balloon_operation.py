@@ -159,9 +159,22 @@ class PageContentToleranceMonitor(_PagesMonitor):
 
     clauses = ("balloon.device.operation.01", "balloon.device.operation.02")
 
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._rewritten: set[int] = set()  # written by the guest while its deflate was pending
+
     def on_page_access(self, event: Event) -> None:
         pfn = event["pfn"]
-        if event["actor"] != "guest" or pfn not in self.ledger.returned:
+        if event["actor"] != "guest":
+            return
+        if pfn in self.ledger.deflating and event["access"] == "write":
+            self._rewritten.add(pfn)
+            return
+        if pfn not in self.ledger.returned:
+            return
+        self.ledger.returned.discard(pfn)  # only the first access after the ack tells
+        if pfn in self._rewritten:
+            self._rewritten.discard(pfn)
             return
         clause = (
             "balloon.device.operation.02"

@@ -225,6 +225,8 @@ class BalloonDevice:
         self.poison_val = 0
         self._config_bytes = bytes(16)
         self._queues: dict[int, tuple[int, DeviceQueue]] = {}
+        self._roles_for: int | None = None
+        self._roles_cache: dict[int, Queue] = {}
         self._balloon: set[int] = set()
         self._acked_requests = 0
         self._stats: dict[int, int] = {}
@@ -252,10 +254,13 @@ class BalloonDevice:
         return self._legacy_big_endian()
 
     def _roles(self) -> dict[int, Queue]:
-        indices = b.queue_indices(
-            self.options.numbering, self.options.features, self.model.negotiated
-        )
-        return {index: role for role, index in indices.items()}
+        """Queue index -> role under the configured numbering (cached per feature set)."""
+        negotiated = self.model.negotiated
+        if self._roles_for != negotiated:
+            indices = b.queue_indices(self.options.numbering, self.options.features, negotiated)
+            self._roles_cache = {index: role for role, index in indices.items()}
+            self._roles_for = negotiated
+        return self._roles_cache
 
     def _queue(self, index: int) -> DeviceQueue | None:
         config = self.model.queue(index)
@@ -341,9 +346,9 @@ class BalloonDevice:
             self._fault("expects_actual_per_request") and self._actual_stale()
         ):
             return  # never acknowledged
-        for pfn in pfns:
-            self._balloon.add(pfn)
-            if self.options.modify_inflated_pages:
+        self._balloon.update(pfns)
+        if self.options.modify_inflated_pages:
+            for pfn in pfns:
                 self.host_mem.write(pfn << b.PFN_SHIFT, SCRIBBLE)
         self._acked_requests += 1
         self._use(index, queue, chain, self._used_len(chain), Queue.INFLATE)
@@ -367,7 +372,7 @@ class BalloonDevice:
             pfns=pfns,
             length=sum(n for _, n in chain.out),
         )
-        after = len(self._balloon - set(pfns))
+        after = len(self._balloon) - len(self._balloon.intersection(pfns))
         tell = has(self.model.negotiated, Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST)
         refused = (
             (self._fault("legacy_reject_without_tell_host") and self.model.is_legacy and not tell)

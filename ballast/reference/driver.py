@@ -585,10 +585,10 @@ class BalloonDriver:
                 self._unannounced += len(pfns)  # still in the balloon as the device sees it
                 continue
             head = self._post_pfns(Queue.DEFLATE, pfns)
+            deflate.kick()
             if reuse_early:
                 self._reuse_before_ack(pfns[0])
-            deflate.kick()
-            if tell and self._fault("use_before_deflate_ack"):
+            elif tell and self._fault("use_before_deflate_ack"):
                 self._write_pattern(pfns[0])  # fault: used before the deflate ack
             self._wait(deflate, head)
             self._check_trusted(pfns, "balloon-content")
@@ -606,8 +606,8 @@ class BalloonDriver:
 
     def _reuse_before_ack(self, pfn: int) -> None:
         """Without MUST_TELL_HOST (policy ``early_deflate_reuse``): use a page of a deflate
-        request before notifying the device (poisoned first when PAGE_POISON asks for it);
-        its data is checked once the device acknowledges."""
+        request the device was notified of but has not acknowledged (poisoned first when
+        PAGE_POISON asks for it); its data is checked once the device acknowledges."""
         if self._has(F.VIRTIO_BALLOON_F_PAGE_POISON):
             self._mem.write(pfn << b.PFN_SHIFT, poison_page(self.policy.poison_val))
         self._write_pattern(pfn)

@@ -1,8 +1,9 @@
 """Targets: the implementations a run can put under test, found by name.
 
-Built-in: ``reference`` (device and driver).  Third parties register
-more through the entry-point group ``ballast.targets`` (see docs/targets.md).  A target is
-selected as ``NAME`` or, for a seeded-bug variant, ``NAME:VARIANT``.
+Built-in: ``reference`` (device and driver) and ``qemu`` (device, over qtest).  Third
+parties register more through the entry-point group ``ballast.targets`` (see
+docs/targets.md).  A target is selected as ``NAME`` or, for a seeded-bug variant,
+``NAME:VARIANT``.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ class Choice:
 def registry() -> dict[str, Target]:
     """Every known target: built-ins first, then entry points (a plugin may not shadow a
     built-in name)."""
+    from ballast.targets.qemu.target import QEMU
     from ballast.targets.reference import REFERENCE
 
-    targets: dict[str, Target] = {REFERENCE.name: REFERENCE}
+    targets: dict[str, Target] = {REFERENCE.name: REFERENCE, QEMU.name: QEMU}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         if entry.name in targets:
             continue

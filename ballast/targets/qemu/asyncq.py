@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ballast.targets.qemu.timeouts import scaled
+from ballast.timeouts import scaled
 
 DRAIN_TIMEOUT = 2.0
 """Seconds (before scaling) to wait for the hint queue to drain."""

@@ -32,7 +32,7 @@ from ballast.targets.qemu.errors import (
     QtestTimeout,
 )
 from ballast.targets.qemu.process import QemuProcess
-from ballast.targets.qemu.timeouts import scaled
+from ballast.timeouts import scaled
 
 STDERR_TAIL_LINES = 20
 HISTORY_TAIL_LINES = 60

@@ -27,6 +27,8 @@ know which device they face.  How each maps onto QEMU 7.2 (measured over qtest):
   are still in flight.  QEMU sends STOP only at a later bitmap sync, which immediately
   starts the next round (or sets DONE), and it records no hinted pages: ``stop_hinting``
   and ``hinted_pages`` raise ``NotObservable``.
+* ``balloon_pages`` (the reference device's read-back of which pages it holds): QEMU only
+  counts them, so it raises ``NotObservable`` too.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from ballast.monitors.events import EventLog, Kind
 from ballast.reference import balloon as b
 from ballast.targets.qemu.guard import PeerGuard
 from ballast.targets.qemu.qmp import QmpClient
-from ballast.targets.qemu.timeouts import scaled
+from ballast.timeouts import scaled
 from ballast.virtio.memory import PAGE_SIZE
 
 STAT_NAMES = {
@@ -215,6 +217,14 @@ class QemuHost:
         raise NotObservable(
             "QEMU starts free page hint rounds only during migration and keeps no record of "
             "hinted pages: it clears them from the migration dirty bitmap"
+        )
+
+    @property
+    def balloon_pages(self) -> set[int]:
+        """Not possible on QEMU: it discards inflated pages and keeps only their count
+        (``read_actual``), not which they were."""
+        raise NotObservable(
+            "QEMU keeps no list of ballooned pages, only their count (query-balloon)"
         )
 
     def _migration_status(self) -> str:

@@ -49,7 +49,7 @@ from ballast.targets.qemu.qmp import DEFAULT_TIMEOUT as QMP_TIMEOUT
 from ballast.targets.qemu.qmp import QmpClient
 from ballast.targets.qemu.qtest import DEFAULT_TIMEOUT as QTEST_TIMEOUT
 from ballast.targets.qemu.qtest import QtestClient
-from ballast.targets.qemu.timeouts import scaled
+from ballast.timeouts import scaled
 
 BINARY_ENV = "BALLAST_QEMU"
 DEFAULT_BINARY = "qemu-system-x86_64"

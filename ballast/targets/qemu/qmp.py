@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from qemu.qmp import ExecInterruptedError, ExecuteError, QMPClient, QMPError
 
 from ballast.targets.qemu.errors import QmpCommandError, QmpDisconnected, QmpTimeout
-from ballast.targets.qemu.timeouts import scaled
+from ballast.timeouts import scaled
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds per QMP call before scaling; start-up negotiation waits for machine init."""

@@ -43,7 +43,7 @@ from ballast.targets.qemu.errors import (
     QtestError,
     QtestTimeout,
 )
-from ballast.targets.qemu.timeouts import scaled
+from ballast.timeouts import scaled
 
 MAX_IRQ = 256
 """Size of QEMU's intercepted-line table (``MAX_IRQ`` in system/qtest.c)."""

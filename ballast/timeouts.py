@@ -1,4 +1,4 @@
-"""One knob for every timeout of the QEMU target.
+"""One knob for every timeout ballast waits on (QEMU, qtest, QMP, the reference driver).
 
 Timeouts are sized for an idle 2-core TCG machine; a loaded CI runner or a sanitizer
 build of QEMU is slower by a roughly constant factor, so one environment variable scales
