@@ -27,6 +27,9 @@ from ballast.monitors.core import (
     DriverInitMonitor,
     MmioDriverAccessMonitor,
 )
+from ballast.monitors.mmio import MONITORS as MMIO_MONITORS
+from ballast.monitors.pci import MONITORS as PCI_MONITORS
+from ballast.monitors.split import MONITORS as SPLIT_MONITORS
 
 ALL_MONITORS: tuple[type[Monitor], ...] = (
     DriverOperationMonitor,
@@ -46,6 +49,9 @@ ALL_MONITORS: tuple[type[Monitor], ...] = (
     DeviceCoreMonitor,
     MmioDriverAccessMonitor,
     ConfigGenerationMonitor,
+    *SPLIT_MONITORS,
+    *PCI_MONITORS,
+    *MMIO_MONITORS,
 )
 
 

@@ -8,18 +8,11 @@ violation verdict.  A variant is selected as ``reference:<fault>`` for either si
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ballast.errors import UsageError
-
-
-@dataclass(frozen=True)
-class Fault:
-    name: str
-    side: str  # "device" | "driver": which reference implementation carries the bug
-    clause: str  # the clause it breaks (for a MAY clause: the permission it is intolerant of)
-    what: str
-
+from ballast.reference.fault import Fault
+from ballast.reference.faults_mmio import MMIO_FAULTS
+from ballast.reference.faults_pci import PCI_FAULTS
+from ballast.reference.faults_split import SPLIT_FAULTS
 
 _FAULTS = [
     # --- reference driver: balloon chapter -------------------------------------------------
@@ -479,7 +472,9 @@ _FAULTS = [
     ),
 ]
 
-FAULTS: dict[tuple[str, str], Fault] = {(f.side, f.name): f for f in _FAULTS}
+FAULTS: dict[tuple[str, str], Fault] = {
+    (f.side, f.name): f for f in (*_FAULTS, *SPLIT_FAULTS, *PCI_FAULTS, *MMIO_FAULTS)
+}
 
 
 def faults_of(side: str) -> dict[str, Fault]:

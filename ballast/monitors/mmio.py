@@ -1,0 +1,7 @@
+"""Monitors of the mmio clauses (see ballast.monitors.base)."""
+
+from __future__ import annotations
+
+from ballast.monitors.base import Monitor
+
+MONITORS: tuple[type[Monitor], ...] = ()
