@@ -31,9 +31,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
             _test_kind,
         ),
         "clauses": _transitions(
-            [_clause_state(c) for c in before["clauses"]],
-            [_clause_state(c) for c in after["clauses"]],
-            _clause_kind,
+            _clause_states(before["clauses"]), _clause_states(after["clauses"]), _clause_kind
         ),
     }
 
@@ -50,11 +48,22 @@ def _test_state(test: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _clause_state(entry: dict[str, Any]) -> dict[str, Any]:
+def _clause_states(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Clause entries keyed by clause ID, so a run of one implementation compares with a run
+    of another (QEMU 7.2 against 8.0, a variant against the clean reference); a clause that
+    a run judged on several implementations is keyed ``ID @ implementation``."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry["id"]] = counts.get(entry["id"], 0) + 1
+    return [_clause_state(e, counts[e["id"]] > 1) for e in entries]
+
+
+def _clause_state(entry: dict[str, Any], qualify: bool) -> dict[str, Any]:
     """A clause's failure mode is which kinds of failure its tests show (not how many)."""
     failing = {v: n for v, n in entry["verdicts"].items() if v in FAILING}
     return {
-        "key": f"{entry['id']} @ {entry['implementation']}",
+        "key": f"{entry['id']} @ {entry['implementation']}" if qualify else entry["id"],
+        "clause": entry["id"],
         "state": entry["rollup"],
         "failing": failing,
         "mode": sorted(failing),
@@ -96,6 +105,7 @@ def _transitions(
             out[kind].append(
                 {
                     "key": key,
+                    **({"clause": (b or a)["clause"]} if "clause" in (b or a) else {}),
                     "before": a and a["state"],
                     "after": b and b["state"],
                     "failing_before": a["failing"] if a else {},
