@@ -6,22 +6,54 @@ agree after every step.  Derandomized in CI and certification runs (see the plug
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from ballast.harness import Harness
 from ballast.monitors.verdicts import Verdict
 from ballast.reference.allocator import PageState
+from ballast.reference.balloon import Numbering
+from ballast.virtio.features import Feature
 from suites import scenarios as s
+
+OPTIONAL = (
+    "VIRTIO_BALLOON_F_MUST_TELL_HOST",
+    "VIRTIO_BALLOON_F_DEFLATE_ON_OOM",
+    "VIRTIO_BALLOON_F_FREE_PAGE_HINT",
+    "VIRTIO_BALLOON_F_PAGE_POISON",
+    "VIRTIO_BALLOON_F_PAGE_REPORTING",
+    "VIRTIO_F_EVENT_IDX",
+    "VIRTIO_F_INDIRECT_DESC",
+)
+HINT = Feature.VIRTIO_BALLOON_F_FREE_PAGE_HINT
+REPORTING = Feature.VIRTIO_BALLOON_F_PAGE_REPORTING
 
 ALL_TRANSPORTS = ["pci-modern", "pci-transitional", "mmio-v2", "pci-legacy", "mmio-v1"]
 
 
 def machine_for(make):
     class BalloonActivity(RuleBasedStateMachine):
-        def __init__(self) -> None:
-            super().__init__()
-            self.h: Harness = make()
+        """One link with a random feature set and queue numbering (both sides agree)."""
+
+        h: Harness
+
+        @initialize(
+            dropped=st.sets(st.sampled_from(OPTIONAL)), numbering=st.sampled_from(list(Numbering))
+        )
+        def build(self, dropped: set[str], numbering: Numbering) -> None:
+            self.h = make(
+                device={"features": s.offer_without(*dropped), "numbering": numbering},
+                driver={"numbering": numbering},
+            )
             s.start(self.h)
+
+        def offers(self, feature: Feature) -> bool:
+            return bool(self.h.driver.negotiated >> feature & 1)
 
         @rule(pages=st.integers(0, 1500))
         def set_target(self, pages: int) -> None:
@@ -52,6 +84,8 @@ def machine_for(make):
 
         @rule(finish=st.booleans())
         def hint_round(self, finish: bool) -> None:
+            if not self.offers(HINT):
+                return
             self.h.host.start_hinting()
             s.settle(self.h)
             (self.h.host.finish_hinting if finish else self.h.host.stop_hinting)()
@@ -59,6 +93,8 @@ def machine_for(make):
 
         @rule(pages=st.integers(1, 2048))
         def report(self, pages: int) -> None:
+            if not self.offers(REPORTING):
+                return
             self.h.driver.report_free_pages(pages)
             s.settle(self.h)
 
