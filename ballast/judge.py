@@ -77,8 +77,14 @@ def judge(
 
 
 def _early_exit(error: BaseException | None) -> tuple[Verdict, str] | None:
+    """How the test body ended.  A group of exceptions (hypothesis raises one when it finds
+    several distinct failures) ends as its worst member, with every member's message."""
     if error is None:
         return None
+    if isinstance(error, BaseExceptionGroup):
+        leaves = [exit for e in error.exceptions if (exit := _early_exit(e)) is not None]
+        verdict = worst([v for v, _ in leaves])
+        return verdict, " | ".join(dict.fromkeys(m for v, m in leaves if v == verdict))
     if isinstance(error, NotSupported):
         return Verdict.NOT_SUPPORTED, str(error)
     if isinstance(error, NotObservable):
