@@ -143,3 +143,11 @@ def test_features_yaml_matches_code_constants(catalogue) -> None:
 
     for entry in catalogue.features:
         assert features.bit(entry["name"]) == entry["bit"], entry["name"]
+
+
+def test_show_lists_the_tests_that_name_the_clause(capsys) -> None:
+    from ballast.cli import main
+
+    assert main(["spec", "show", "balloon.driver.stats.05"]) == 0
+    out = capsys.readouterr().out
+    assert "suites/driver/test_stats.py::test_stats_buffers_are_whole_entries" in out

@@ -151,3 +151,43 @@ def test_cli_check_exits_nonzero_on_tampered_sources(world, capsys) -> None:
     edit(sources, BALLOON, AT_MOST_ONE, AT_MOST_ONE.replace("one buffer", "two buffers"))
     assert main(args) == 1
     assert "balloon.driver.stats.01 text changed" in capsys.readouterr().out
+
+
+def test_an_edit_beside_an_insertion_keeps_the_edited_sentence_its_id(world) -> None:
+    # the new sentence sits nearer in the document but its text is further from the old one
+    sources, refs = world
+    twin = "Driver MUST NOT supply a subset of all statistics in the statsq twice."
+    edited = SUBSET.replace("a subset of all statistics", "a subset of the statistics")
+    edit(sources, BALLOON, SUBSET, twin + "\n\n" + edited)
+    write(render(sources, refs))
+    cat = load_catalogue_uncached(refs)
+    assert "a subset of the statistics" in cat.get("balloon.driver.stats.07").text
+    assert cat.get("balloon.driver.stats.09").text == twin
+
+
+@pytest.mark.parametrize(
+    ("args", "tamper", "says"),
+    [
+        (["list", "--level", "SHALL"], None, "unknown level 'SHALL'"),
+        (["list", "--area", "nowhere"], None, "unknown area 'nowhere'"),
+        (["list", "--feature", "X"], ("features.yaml", "features: 5\n"), "must be a list"),
+        (["show", "core.device.reset.01"], ("profiles.yaml", "profiles: [1]\n"), "mapping"),
+    ],
+)
+def test_cli_bad_filters_and_misshapen_files_are_one_line_and_exit_2(
+    world, capsys, args, tamper, says
+) -> None:
+    _sources, refs = world
+    if tamper:
+        (refs / tamper[0]).write_text(tamper[1])
+    assert main(["spec", "--spec-refs", str(refs), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and says in err
+
+
+def test_cli_source_that_is_not_utf8_is_one_line_and_exit_2(world, capsys) -> None:
+    sources, refs = world
+    (sources.root / BALLOON).write_bytes(b"\\section{Balloon \xff}\n")
+    assert main(["spec", "--spec-refs", str(refs), "--spec-root", str(sources.root), "check"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "is not UTF-8" in err

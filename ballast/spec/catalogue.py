@@ -17,7 +17,7 @@ from typing import Any
 
 from ballast.errors import UsageError
 from ballast.paths import spec_refs_dir
-from ballast.spec.yamlio import load
+from ballast.spec.yamlio import load, load_section
 
 LEVELS = (
     "MUST",
@@ -167,6 +167,15 @@ class Catalogue:
             )
         if feature is not None and feature not in {f["name"] for f in self.features}:
             raise UsageError(f"unknown feature '{feature}'; see spec_refs/features.yaml")
+        levels = {c.level for c in self}
+        if level is not None and level.upper() not in levels:
+            raise UsageError(f"unknown level '{level}'; known: {', '.join(sorted(levels))}")
+        areas = {name for c in self for name in (c.area, c.area_key, c.prefix)}
+        if area is not None and area not in areas:
+            raise UsageError(
+                f"unknown area '{area}'; `ballast spec stats` lists the areas (e.g. balloon, "
+                "stats, balloon.stats)"
+            )
         chosen = []
         for c in self:
             if not include_inactive and not c.active:
@@ -287,8 +296,8 @@ def load_catalogue_uncached(directory: Path) -> Catalogue:
     revision = sources["revision"] if isinstance(sources, dict) else None
     if not revision:
         raise UsageError(f"{directory / 'sources.yaml'}: missing 'revision'")
-    profiles = (load(directory / "profiles.yaml", "profiles file") or {}).get("profiles", {})
-    features = (load(directory / "features.yaml", "features file") or {}).get("features", [])
+    profiles = load_section(directory / "profiles.yaml", "profiles file", "profiles", dict)
+    features = load_section(directory / "features.yaml", "features file", "features", list)
     overlay, area_defaults = _overlay(directory)
     clauses = build(extracted_records(directory, revision), overlay, area_defaults, profiles)
     return Catalogue(clauses, profiles, features, directory)

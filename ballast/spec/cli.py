@@ -13,6 +13,7 @@ from ballast.spec.build import render, write
 from ballast.spec.catalogue import Clause
 from ballast.spec.catalogue import load_catalogue_uncached as load_catalogue
 from ballast.spec.check import check
+from ballast.spec.coverage import suites_dir, tests_naming
 from ballast.spec.extract import keywords_outside_blocks
 from ballast.spec.sources import load_sources
 
@@ -124,6 +125,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  profiles:    {', '.join(c.profiles) or 'none'}")
     suspect = "  (SUSPECT: text changed since review)" if c.suspect else ""
     print(f"  fingerprint: {c.fingerprint}{suspect}")
+    tests = tests_naming(c.id) if suites_dir().is_dir() else []
+    print(f"  tests:       {len(tests) or 'none'}")
+    for test in tests:
+        print(f"    {test}")
     return 0
 
 

@@ -134,6 +134,11 @@ def extract_sources(sources: Sources) -> list[Extracted]:
                 f"cannot read spec source {path}: {exc.strerror}; "
                 "pass --spec-root or set BALLAST_SPEC_ROOT to the spec directory"
             ) from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(
+                f"spec source {path} is not UTF-8 text (byte {exc.start}); "
+                "restore it from the spec release"
+            ) from exc
         try:
             parsed = blocks(text, rel)
         except LatexError as exc:
@@ -194,13 +199,25 @@ def assign_ids(new: list[Extracted], old: list[dict[str, Any]]) -> list[dict[str
         moved = [c for c in unclaimed if c["fingerprint"] == clause.fingerprint]
         if ids[i] is None and moved:
             claim(i, moved[0])
-    for i, clause in enumerate(new):
-        if ids[i] is not None:
-            continue
-        near = [c for c in unclaimed if c["anchor"] == clause.anchor and c["role"] == clause.role]
-        best = max(near, key=lambda c: _similarity(c, clause), default=None)
-        if best is not None and _similarity(best, clause) >= NEAREST_TEXT_MIN_RATIO:
-            claim(i, best, edited=True)
+    # Edited sentences: the closest pairs (same level first, then most similar text) claim
+    # their IDs first, so a new sentence that happens to come earlier in the block cannot
+    # take the ID of an edited one it merely resembles.
+    pairs = sorted(
+        (
+            (c["level"] == clause.level, ratio, -i, k)
+            for i, clause in enumerate(new)
+            if ids[i] is None
+            for k, c in enumerate(unclaimed)
+            if c["anchor"] == clause.anchor
+            and c["role"] == clause.role
+            and (ratio := _similarity(c, clause)) >= NEAREST_TEXT_MIN_RATIO
+        ),
+        reverse=True,
+    )
+    candidates = list(unclaimed)
+    for _same_level, _ratio, negative_i, k in pairs:
+        if ids[-negative_i] is None and candidates[k] in unclaimed:
+            claim(-negative_i, candidates[k], edited=True)
 
     next_number: dict[str, int] = {}
     for clause in old:

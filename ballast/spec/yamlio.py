@@ -59,3 +59,18 @@ def load(path: Path, what: str) -> Any:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UsageError(f"{path}{where}: malformed YAML in {what}: {problem}") from exc
+
+
+def load_section(path: Path, what: str, key: str, shape: type, item: type = dict) -> Any:
+    """``key`` of a YAML mapping file, checked to be a ``shape`` (dict or list) whose values
+    are ``item``s, so a wrongly shaped file is a one-line UsageError, not a traceback."""
+    data = load(path, what) or {}
+    section = data.get(key, shape()) if isinstance(data, dict) else None
+    values = section.values() if isinstance(section, dict) else section
+    if not isinstance(section, shape) or not all(isinstance(v, item) for v in values):
+        kind = "mapping" if shape is dict else "list"
+        raise UsageError(
+            f"{path}: '{key}' in {what} must be a {kind} of {item.__name__} entries; "
+            "restore the file from git or fix its layout"
+        )
+    return section
