@@ -151,3 +151,10 @@ def test_show_lists_the_tests_that_name_the_clause(capsys) -> None:
     assert main(["spec", "show", "balloon.driver.stats.05"]) == 0
     out = capsys.readouterr().out
     assert "suites/driver/test_stats.py::test_stats_buffers_are_whole_entries" in out
+
+
+def test_a_heading_labelled_normative_by_hand_is_a_normative_block(catalogue) -> None:
+    # transport-pci.tex writes \label{devicenormative:...} under a heading, not the macro
+    clause = catalogue.get("pci.device.legacy.09")
+    assert clause.anchor.endswith("Non-transitional Device With Legacy Driver")
+    assert (clause.role, clause.level) == ("device", "SHOULD")

@@ -83,14 +83,18 @@ def blocks(source: str, path: str) -> list[Block]:
             kind = name.removesuffix("normative")
         else:
             title, pos = braced(text, pos)
-            label_match = re.match(r"\s*\\label\{", text[pos:])
-            label = ""
-            if label_match:
+            labels = []
+            while label_match := re.match(r"\s*\\label\{", text[pos:]):
                 label, pos = braced(text, pos + label_match.end() - 1)
-            anchor = normalise_label(label)
-            section = anchor
-            legacy = normalise_label(title).lower().startswith("legacy interface")
-            kind = "legacy" if legacy and name != "conformance" else "descriptive"
+                labels.append(normalise_label(label))
+            normative = _raw_normative(normalise_label(title), labels)
+            if normative:
+                kind, anchor = normative
+            else:
+                anchor = labels[0] if labels else ""
+                section = anchor
+                legacy = normalise_label(title).lower().startswith("legacy interface")
+                kind = "legacy" if legacy and name != "conformance" else "descriptive"
         heads.append((match.start(), pos, kind, anchor, normalise_label(title), section))
     result: list[Block] = []
     for i, (start, body_start, kind, anchor, title, sec) in enumerate(heads):
@@ -98,6 +102,18 @@ def blocks(source: str, path: str) -> list[Block]:
         line = text.count("\n", 0, start) + 1
         result.append(Block(kind, anchor, title, path, line, text[body_start:end], sec))
     return result
+
+
+def _raw_normative(title: str, labels: list[str]) -> tuple[str, str] | None:
+    """A heading that carries ``\\label{devicenormative:...}`` itself instead of using the
+    macro (the spec does this once, in the PCI chapter): (kind, anchor), the role the
+    title names ("Device Requirements: ...") deciding when both labels are present."""
+    normative = [lb for lb in labels if lb.startswith(("drivernormative:", "devicenormative:"))]
+    if not normative:
+        return None
+    named = [lb for lb in normative if title.lower().startswith(lb.split("normative:")[0])]
+    anchor = (named or normative)[0]
+    return anchor.split("normative:")[0], anchor
 
 
 # --- from LaTeX to plain text -------------------------------------------------------------
