@@ -20,12 +20,13 @@ def tests_naming(clause_id: str, suites: Path | None = None) -> list[str]:
     return [
         f"{path.relative_to(root.parent)}::{name}"
         for path in sorted(root.rglob("test_*.py"))
-        for name, clauses in _marked_tests(path)
+        for name, clauses in marked_tests(path)
         if clause_id in clauses
     ]
 
 
-def _marked_tests(path: Path) -> Iterator[tuple[str, list[str]]]:
+def marked_tests(path: Path) -> Iterator[tuple[str, list[str]]]:
+    """(test function, the clause IDs its markers name, primary first) of one test file."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):

@@ -35,7 +35,6 @@ from ballast.targets.qemu.process import QemuProcess
 from ballast.timeouts import scaled
 
 STDERR_TAIL_LINES = 20
-HISTORY_TAIL_LINES = 60
 EXIT_GRACE = 1.0
 """Seconds (before scaling) to wait for a QEMU whose connection dropped to finish
 exiting, so its exit status and last stderr lines are in the message."""
@@ -92,7 +91,7 @@ class PeerGuard:
         process = self.process
         self.artifacts["qemu-command-line"] = process.command_line
         self.artifacts["qemu-stderr"] = process.stderr_text()
-        history = process.qtest.history()[-HISTORY_TAIL_LINES:]
+        history = process.qtest.history()  # the client's ring: the last few hundred lines
         self.artifacts["qtest-history"] = "\n".join(
             f"{entry.time:.6f} {entry.kind} {entry.text}" for entry in history
         )
