@@ -127,8 +127,13 @@ class DriverOperationMonitor(_PagesMonitor):
 
     def on_host_action(self, event: Event) -> None:
         if event["action"] == "set_target":
+            # a deflate on OOM holds until the host asks for a different size: asking for
+            # the same num_pages again is not a new request to refill (Linux reads it so too)
+            if not self._target_events or (
+                self._target_events[-1]["num_pages"] != event["num_pages"]
+            ):
+                self._oom_hold = False
             self._target_events.append(event)
-            self._oom_hold = False
 
     def finish(self) -> None:
         ledger = self.ledger

@@ -13,6 +13,16 @@ def test_inflates_when_num_pages_exceeds_actual(balloon):
     s.target(h, 600)
 
 
+@pytest.mark.clause("balloon.driver.operation.01")
+def test_refills_after_an_oom_deflate_once_the_target_changes(balloon):
+    h = s.start(balloon())
+    s.target(h, 512)
+    h.driver.memory_pressure(256)
+    s.settle(h)
+    s.target(h, 512)  # the same size again: the deflate on OOM still holds
+    s.target(h, 600)  # a new size: the driver fills the balloon to it
+
+
 @pytest.mark.clause("balloon.driver.operation.11")
 def test_updates_actual_after_changing_the_balloon(balloon):
     s.inflate_deflate(balloon())
