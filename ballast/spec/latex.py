@@ -207,6 +207,7 @@ _INLINE_SUBS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\\hyperref\[[^\]]*\]\{([^}]*)\}"), r"\1"),
     (re.compile(r"\\(?:field|emph|textbf|textit|texttt|url|mbox)\{([^}]*)\}"), r"\1"),
     (re.compile(r"\\footnote\{([^}]*)\}"), r" (\1)"),
+    (re.compile(r"\{\\(?:em|bf|it)\b\s*([^{}]*)\}"), r"\1"),  # {\em large enough}
     (re.compile(r"\\(?:em|bf|it|newline|noindent)\b\s*"), ""),
     (re.compile(r"\\ldots\b"), "..."),
     (re.compile(r"\\([_&%#$])"), r"\1"),
