@@ -19,6 +19,7 @@ from ballast.harness import Harness, LinkParam, build, params_for
 from ballast.judge import judge
 from ballast.monitors.verdicts import Verdict
 from ballast.reference.faults import faults_of
+from ballast.report.waivers import apply_waivers, load_waivers
 from ballast.results import ResultsWriter, expectations_for, parse_interpretations, test_record
 from ballast.spec.catalogue import Catalogue, load_catalogue
 from ballast.targets import Choice, choose
@@ -54,6 +55,11 @@ class Session:
         self.profile = opt.ballast_profile
         if self.profile:
             self.catalogue.select(profile=self.profile)
+        # read at start-up, so a bad waivers file is a usage error before anything runs
+        self.certification = bool(opt.ballast_certification)
+        self.waivers = (
+            load_waivers(opt.ballast_waivers, self.catalogue) if opt.ballast_waivers else []
+        )
         self.writer = ResultsWriter(config, self)
         config.pluginmanager.register(self.writer, "ballast-results")
 
@@ -304,6 +310,7 @@ def pytest_runtest_call(item: pytest.Item):
     harness = harnesses[-1] if harnesses else None
     judgement = judge(clauses, findings, error, _provoked(item), subject_of(item))
     record = test_record(item, session, judgement, time.perf_counter() - start, harness)
+    record = apply_waivers([record], session.waivers, session.certification)[0]
     item.stash[RECORD] = record
     if item.config.option.ballast_selftest:
         return None  # recorded; `ballast selftest` judges the outcome
@@ -315,11 +322,13 @@ def pytest_runtest_call(item: pytest.Item):
                 pytrace=False,
             )
         return None
-    verdict = judgement.verdict
+    verdict = Verdict(record["verdict"])  # WAIVED where a waiver covers the failure
     if verdict in (Verdict.FAIL, Verdict.TIMEOUT, Verdict.CRASH, Verdict.ERROR):
         pytest.fail(f"{verdict}: {judgement.message}", pytrace=False)
     if verdict in SKIP_VERDICTS:
-        pytest.skip(f"{verdict}: {judgement.message}")
+        waiver = record["waiver"] if verdict == Verdict.WAIVED else None
+        why = f" (waived: {waiver['reason']})" if waiver else ""
+        pytest.skip(f"{verdict}: {judgement.message}{why}")
     return None
 
 

@@ -172,15 +172,11 @@ class ResultsWriter:
 
     def results(self) -> dict[str, Any]:
         from ballast.report.rollup import certify, coverage, rollup_clauses
-        from ballast.report.waivers import apply_waivers, load_waivers
 
         session = self.session
         catalogue = session.catalogue
-        tests = [self.records[k] for k in sorted(self.records)]
-        opt = self.config.option
-        certification = bool(opt.ballast_certification)
-        waivers = load_waivers(opt.ballast_waivers, catalogue) if opt.ballast_waivers else []
-        tests = apply_waivers(tests, waivers, certification)
+        tests = [self.records[k] for k in sorted(self.records)]  # waivers already applied
+        certification, waivers = session.certification, session.waivers
         finished = dt.datetime.now(dt.UTC)
         rollups = rollup_clauses(tests, catalogue)
         return {

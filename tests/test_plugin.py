@@ -107,6 +107,25 @@ def test_a_seeded_bug_fails_the_test_with_its_clause(tmp_path: Path) -> None:
     assert verdicts == {"balloon.driver.stats.02": "FAIL", "balloon.driver.operation.11": "PASS"}
 
 
+def test_a_waived_failure_is_skipped_in_a_certification_run(tmp_path: Path) -> None:
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(
+        "- clause: balloon.driver.stats.02\n"
+        "  reason: known, fixed in the next release\n"
+        "  link: https://example.org/bug/1\n"
+        "  expiry: 2999-01-01\n"
+    )
+    args = ["--driver", "reference:stats_no_initial_buffer", "--transport", "pci-modern"]
+    proc = run_pytest(
+        tmp_path, *args, "--certification", "--waivers", str(waivers), "--report-dir", "out"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    verdicts = {t["primary"]: t["verdict"] for t in results_of(tmp_path / "out")["tests"]}
+    assert verdicts["balloon.driver.stats.02"] == "WAIVED"
+    # outside a certification run the same file changes nothing
+    assert run_pytest(tmp_path, *args, "--waivers", str(waivers)).returncode == 1
+
+
 @pytest.mark.parametrize(
     ("args", "body", "message"),
     [
@@ -114,6 +133,7 @@ def test_a_seeded_bug_fails_the_test_with_its_clause(tmp_path: Path) -> None:
         (["--driver", "reference:nosuch"], SUITE, "has no driver variant 'nosuch'"),
         (["--clause", "balloon.driver.nosuch.01"], SUITE, "unknown clause ID"),
         (["--spec-interpretation", "stats-buffer-multiple=7"], SUITE, "has no value '7'"),
+        (["--waivers", "no-such-waivers.yaml"], SUITE, "waivers file"),
         (
             [],
             SUITE.replace("balloon.driver.stats.02", "balloon.driver.stats.99"),
