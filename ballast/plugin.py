@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ballast.errors import USAGE_EXIT, UsageError
-from ballast.harness import Harness, LinkParam, build, params_for
+from ballast.harness import ALL_PARAMS, Harness, LinkParam, build, params_for
 from ballast.judge import judge
 from ballast.monitors.verdicts import Verdict
 from ballast.reference.faults import faults_of
@@ -52,6 +52,14 @@ class Session:
         for clause in self.clauses:
             self.catalogue.get(clause)
         self.areas = set(opt.ballast_areas or [])
+        for area in self.areas:
+            self.catalogue.select(area=area)  # an unknown area is a usage error
+        known = {p.id for p in ALL_PARAMS} | {p.transport for p in ALL_PARAMS}
+        for transport in opt.ballast_transports or []:
+            if transport not in known:
+                raise UsageError(
+                    f"unknown transport '{transport}'; known: {', '.join(sorted(known))}"
+                )
         self.profile = opt.ballast_profile
         if self.profile:
             self.catalogue.select(profile=self.profile)

@@ -134,6 +134,8 @@ def test_a_waived_failure_is_skipped_in_a_certification_run(tmp_path: Path) -> N
         (["--clause", "balloon.driver.nosuch.01"], SUITE, "unknown clause ID"),
         (["--spec-interpretation", "stats-buffer-multiple=7"], SUITE, "has no value '7'"),
         (["--waivers", "no-such-waivers.yaml"], SUITE, "waivers file"),
+        (["--area", "nowhere"], SUITE, "unknown area 'nowhere'"),
+        (["--transport", "pci-nosuch"], SUITE, "unknown transport 'pci-nosuch'"),
         (
             [],
             SUITE.replace("balloon.driver.stats.02", "balloon.driver.stats.99"),
