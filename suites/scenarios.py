@@ -54,6 +54,16 @@ def target(h: Harness, pages: int) -> None:
     settle(h)
 
 
+def deflate_on_oom(h: Harness, inflate: int = 512, pressure: int = 256) -> Harness:
+    """Start the link, fill the balloon to ``inflate`` pages, then let the guest run short of
+    ``pressure`` pages so the driver deflates below num_pages."""
+    start(h)
+    target(h, inflate)
+    h.driver.memory_pressure(pressure)
+    settle(h)
+    return h
+
+
 def use_all_free(h: Harness) -> None:
     """Guest applications take every free page (so returned pages get touched)."""
     h.driver.use_pages(h.driver.pool.count(PageState.FREE))

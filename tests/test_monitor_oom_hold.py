@@ -27,20 +27,14 @@ def _operation_01(h) -> list[Verdict]:
 
 
 def test_repeating_the_target_does_not_end_the_oom_hold() -> None:
-    h = s.start(_link())
-    s.target(h, 512)
-    h.driver.memory_pressure(256)
-    s.settle(h)
+    h = s.deflate_on_oom(_link())
     s.target(h, 512)
     assert Verdict.WARN not in _operation_01(h)
     h.close()
 
 
 def test_a_new_target_ends_the_hold_and_the_driver_refills() -> None:
-    h = s.start(_link())
-    s.target(h, 512)
-    h.driver.memory_pressure(256)
-    s.settle(h)
+    h = s.deflate_on_oom(_link())
     s.target(h, 600)
     assert _operation_01(h) == [Verdict.PASS]
     h.close()

@@ -20,10 +20,7 @@ def test_takes_inflates_beyond_num_pages(balloon):
 
 @pytest.mark.clause("balloon.driver.operation.05")
 def test_takes_deflates_below_num_pages_with_deflate_on_oom(balloon):
-    h = s.start(balloon())
-    s.target(h, 512)
-    h.driver.memory_pressure(256)
-    s.settle(h)
+    s.deflate_on_oom(balloon())
 
 
 @pytest.mark.clause("balloon.driver.operation.08", provoked=["balloon.driver.features.01"])

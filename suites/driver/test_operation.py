@@ -15,10 +15,7 @@ def test_inflates_when_num_pages_exceeds_actual(balloon):
 
 @pytest.mark.clause("balloon.driver.operation.01")
 def test_refills_after_an_oom_deflate_once_the_target_changes(balloon):
-    h = s.start(balloon())
-    s.target(h, 512)
-    h.driver.memory_pressure(256)
-    s.settle(h)
+    h = s.deflate_on_oom(balloon())
     s.target(h, 512)  # the same size again: the deflate on OOM still holds
     s.target(h, 600)  # a new size: the driver fills the balloon to it
 
