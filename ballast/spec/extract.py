@@ -202,22 +202,19 @@ def assign_ids(new: list[Extracted], old: list[dict[str, Any]]) -> list[dict[str
     # Edited sentences: the closest pairs (same level first, then most similar text) claim
     # their IDs first, so a new sentence that happens to come earlier in the block cannot
     # take the ID of an edited one it merely resembles.
-    pairs = sorted(
-        (
-            (c["level"] == clause.level, ratio, -i, k)
-            for i, clause in enumerate(new)
-            if ids[i] is None
-            for k, c in enumerate(unclaimed)
-            if c["anchor"] == clause.anchor
-            and c["role"] == clause.role
-            and (ratio := _similarity(c, clause)) >= NEAREST_TEXT_MIN_RATIO
-        ),
-        reverse=True,
-    )
-    candidates = list(unclaimed)
-    for _same_level, _ratio, negative_i, k in pairs:
-        if ids[-negative_i] is None and candidates[k] in unclaimed:
-            claim(-negative_i, candidates[k], edited=True)
+    pairs = [
+        (c["level"] == clause.level, ratio, -i, i, c)
+        for i, clause in enumerate(new)
+        if ids[i] is None
+        for c in unclaimed
+        if c["anchor"] == clause.anchor
+        and c["role"] == clause.role
+        and (ratio := _similarity(c, clause)) >= NEAREST_TEXT_MIN_RATIO
+    ]
+    pairs.sort(key=lambda pair: pair[:3], reverse=True)  # ties: the earlier sentence first
+    for *_, i, candidate in pairs:
+        if ids[i] is None and any(candidate is c for c in unclaimed):
+            claim(i, candidate, edited=True)
 
     next_number: dict[str, int] = {}
     for clause in old:
