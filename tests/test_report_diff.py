@@ -96,3 +96,20 @@ def test_the_text_form_leads_with_counts(changes: dict[str, Any]) -> None:
         < text.index("changed failure tests")
         < (text.index("newly passing tests"))
     )
+
+
+def test_a_variant_run_compares_clause_by_clause_with_a_clean_run() -> None:
+    """In a clean run the device and the driver are both "reference"; in a variant run the
+    driver is "reference:V".  Clause entries are keyed by side, so the relabelling adds or
+    removes nothing: only real verdict changes show."""
+    from ballast.report.rollup import rollup_clauses
+    from ballast.spec.catalogue import load_catalogue
+
+    variant = json.loads((DATA / "results_a.json").read_text())
+    clean = json.loads(json.dumps(variant))
+    for test in clean["tests"]:
+        test["implementation"] = "reference"
+    clean["clauses"] = rollup_clauses(clean["tests"], load_catalogue())
+    clauses = diff(clean, variant)["clauses"]
+    assert (clauses["added"], clauses["removed"]) == ([], [])
+    assert all(not found for found in clauses.values())

@@ -135,9 +135,8 @@ def test_summary_puts_unexpected_results_first(rendered: dict[str, Path]) -> Non
     first_row = failing.split("\n")[4]
     assert first_row.startswith("| `balloon.driver.operation.11` (unexpected) | MUST |")
     assert "TIMEOUT in suites/driver/test_operation.py::test_updates_actual" in first_row
-    assert "| `balloon-driver-pci` | reference:use_during_inflate | **NOT_CONFORMANT** |" in (
-        summary
-    )
+    row = "| `balloon-driver-pci` | reference:use_during_inflate (driver) | **NOT_CONFORMANT** |"
+    assert row in summary
 
 
 def test_summary_cells_stay_on_one_line(results: dict[str, Any], tmp_path: Path) -> None:
@@ -204,6 +203,7 @@ def test_traceability_has_a_row_per_clause_and_implementation(
         "area",
         "testability",
         "implementation",
+        "side",
         "rollup",
         "tests",
         *ORDER,

@@ -151,6 +151,22 @@ def test_rollup_clauses_counts_in_the_column_of_each_implementation() -> None:
     assert rollup_clauses([unnamed], cat)[0]["implementation"] == "device"
 
 
+def test_one_label_on_both_sides_is_two_implementations() -> None:
+    """A clean run names the reference device and the reference driver alike; a driver MAY
+    clause a device test judges (tolerance) must not merge with the driver's own entry."""
+    cat = catalogue(clause("p.driver.a.01", level="MAY"), clause("p.device.a.01"))
+    tests = [
+        make_test("t1", ["p.driver.a.01"], "FAIL"),
+        make_test("t2", ["p.driver.a.01"], "PASS", subject="driver"),
+    ]
+    entries = rollup_clauses(tests, cat)
+    assert [(e["id"], e["implementation"], e["side"], e["rollup"]) for e in entries] == [
+        ("p.driver.a.01", "impl", "device", "NONCOMPLIANT"),
+        ("p.driver.a.01", "impl", "driver", "COMPLIANT"),
+        ("p.device.a.01", "impl", "device", "UNTESTED"),
+    ]
+
+
 def test_rollup_clauses_rejects_a_clause_the_catalogue_does_not_know() -> None:
     with pytest.raises(UsageError, match=re.escape("t1 names clause 'p.device.zz.01'")):
         rollup_clauses([make_test("t1", ["p.device.zz.01"], "PASS")], catalogue())
@@ -303,8 +319,12 @@ def test_profiles_go_to_implementations_of_their_role_and_can_be_chosen() -> Non
     ]
     rollups = rollup_clauses(tests, cat)
     assert [
-        (c["profile"], c["implementation"], c["verdict"]) for c in certify(rollups, cat, [], False)
-    ] == [("p-device", "impl", "CONFORMANT"), ("p-driver", "drv", "NOT_CONFORMANT")]
+        (c["profile"], c["implementation"], c["side"], c["verdict"])
+        for c in certify(rollups, cat, [], False)
+    ] == [
+        ("p-device", "impl", "device", "CONFORMANT"),
+        ("p-driver", "drv", "driver", "NOT_CONFORMANT"),
+    ]
     assert [c["profile"] for c in certify(rollups, cat, [], False, "p-driver")] == ["p-driver"]
     with pytest.raises(UsageError, match="unknown profile 'nope'"):
         certify(rollups, cat, [], False, "nope")

@@ -8,6 +8,7 @@ other changes (PASS -> NOT_SUPPORTED, say), and tests or clause entries added or
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -49,20 +50,25 @@ def _test_state(test: dict[str, Any]) -> dict[str, Any]:
 
 
 def _clause_states(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Clause entries keyed by clause ID, so a run of one implementation compares with a run
-    of another (QEMU 7.2 against 8.0, a variant against the clean reference); a clause that
-    a run judged on several implementations is keyed ``ID @ implementation``."""
-    counts: dict[str, int] = {}
-    for entry in entries:
-        counts[entry["id"]] = counts.get(entry["id"], 0) + 1
-    return [_clause_state(e, counts[e["id"]] > 1) for e in entries]
+    """Clause entries keyed by clause ID and judged side, never by implementation label, so
+    a run of one implementation compares with a run of another (QEMU 7.2 against 8.0, a
+    variant against the clean reference).  The side shows in the key only where it is not
+    the clause's own role (a device judged on tolerating a driver's MAY), and the label only
+    where one run judged several implementations on one side."""
+    per_side = Counter((e["id"], e["side"]) for e in entries)
+    return [_clause_state(e, per_side[e["id"], e["side"]] > 1) for e in entries]
 
 
 def _clause_state(entry: dict[str, Any], qualify: bool) -> dict[str, Any]:
     """A clause's failure mode is which kinds of failure its tests show (not how many)."""
     failing = {v: n for v, n in entry["verdicts"].items() if v in FAILING}
+    key = entry["id"]
+    if entry["side"] != entry["role"]:
+        key += f" @ {entry['side']}"
+    if qualify:
+        key += f" @ {entry['implementation']}"
     return {
-        "key": f"{entry['id']} @ {entry['implementation']}" if qualify else entry["id"],
+        "key": key,
         "clause": entry["id"],
         "state": entry["rollup"],
         "failing": failing,

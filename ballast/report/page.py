@@ -18,7 +18,6 @@ from ballast.report.rollup import (
     ORDER,
     Rollup,
     describe_counts,
-    implementation_of,
     verdict_counts,
     verdicts_by_clause,
 )
@@ -78,14 +77,14 @@ class Filters:
 def render_page(results: dict[str, Any], catalogue: Catalogue) -> str:
     tests = results["tests"]
     anchors = {t["nodeid"]: f"t{i}" for i, t in enumerate(tests) if _has_evidence(t)}
-    columns = list(dict.fromkeys(e["implementation"] for e in results["clauses"]))
+    columns = list(dict.fromkeys(_column(e) for e in results["clauses"]))
     rows = _rows(results["clauses"], columns, anchors, {t["nodeid"]: t for t in tests}, catalogue)
     return (
         environment()
         .get_template("index.html")
         .render(
             run=results["run"],
-            columns=_columns(columns, tests),
+            columns=[{"name": impl, "side": side} for impl, side in columns],
             rows=rows,
             filters=_filters(rows, catalogue),
             coverage=results["coverage"],
@@ -99,16 +98,13 @@ def render_page(results: dict[str, Any], catalogue: Catalogue) -> str:
     )
 
 
-def _columns(columns: list[str], tests: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    sides: dict[str, set[str]] = {}
-    for t in tests:
-        sides.setdefault(implementation_of(t), set()).add(t["subject"])
-    return [{"name": c, "sides": " + ".join(sorted(sides.get(c, ())))} for c in columns]
+def _column(entry: dict[str, Any]) -> tuple[str, str]:
+    return entry["implementation"], entry["side"]
 
 
 def _rows(
     entries: Sequence[dict[str, Any]],
-    columns: list[str],
+    columns: list[tuple[str, str]],
     anchors: dict[str, str],
     tests: dict[str, dict[str, Any]],
     catalogue: Catalogue,
@@ -131,7 +127,7 @@ def _rows(
                 profiles=list(known.profiles) if known else [],
                 cells=[None] * len(columns),
             )
-        row.cells[index[e["implementation"]]] = _cell(e, anchors, tests)
+        row.cells[index[_column(e)]] = _cell(e, anchors, tests)
         row.suspect = row.suspect or bool(e.get("suspect"))
     return list(rows.values())
 

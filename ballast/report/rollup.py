@@ -95,42 +95,55 @@ def describe_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {v}" for v, n in counts.items()) or "no tests"
 
 
+def column_of(test: dict[str, Any]) -> tuple[str, str]:
+    """(implementation, side): whose conformance a test speaks for.  The side matters even
+    when both are named alike: a clean run judges the reference device and the reference
+    driver, two implementations both labelled "reference"."""
+    return implementation_of(test), test["subject"]
+
+
+def column_label(entry: dict[str, Any]) -> str:
+    """How reports name a roll-up column: "reference (device)", "qemu (device)"."""
+    return f"{entry['implementation']} ({entry['side']})"
+
+
 def rollup_clauses(tests: Sequence[dict[str, Any]], catalogue: Catalogue) -> list[dict[str, Any]]:
-    """One entry per clause and implementation, in catalogue order: every clause a test
-    speaks for, plus every active clause of the implementation's side(s) as UNTESTED, so the
-    matrix and the certification see what was not tested."""
-    covering: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    sides: dict[str, set[str]] = {}
+    """One entry per clause and (implementation, side), in catalogue order: every clause a
+    test speaks for, plus every active clause of that side as UNTESTED, so the matrix and
+    the certification see what was not tested."""
+    covering: dict[tuple[str, tuple[str, str]], list[tuple[str, str]]] = {}
+    columns: dict[tuple[str, str], None] = {}
     for test in tests:
-        impl = implementation_of(test)
-        sides.setdefault(impl, set()).add(test["subject"])
+        column = column_of(test)
+        columns[column] = None
         for clause, verdict in verdicts_by_clause(test).items():
             if clause not in catalogue:
                 raise UsageError(
                     f"test {test['nodeid']} names clause '{clause}', which the catalogue "
                     "does not know (results from another catalogue revision?)"
                 )
-            covering.setdefault((clause, impl), []).append((test["nodeid"], verdict))
-    for impl, impl_sides in sides.items():
+            covering.setdefault((clause, column), []).append((test["nodeid"], verdict))
+    for column in columns:
         for c in catalogue:
-            if c.active and c.role in impl_sides:
-                covering.setdefault((c.id, impl), [])
+            if c.active and c.role == column[1]:
+                covering.setdefault((c.id, column), [])
     position = {c.id: i for i, c in enumerate(catalogue)}
-    column = {impl: i for i, impl in enumerate(sides)}
+    order = {column: i for i, column in enumerate(columns)}
     suspect = {t["nodeid"] for t in tests if t.get("suspect")}
-    ordered = sorted(covering.items(), key=lambda kv: (position[kv[0][0]], column[kv[0][1]]))
+    ordered = sorted(covering.items(), key=lambda kv: (position[kv[0][0]], order[kv[0][1]]))
     return [
-        _entry(catalogue.get(clause), impl, found, suspect) for (clause, impl), found in ordered
+        _entry(catalogue.get(clause), column, found, suspect) for (clause, column), found in ordered
     ]
 
 
 def _entry(
-    clause: Clause, impl: str, found: list[tuple[str, str]], suspect: set[str]
+    clause: Clause, column: tuple[str, str], found: list[tuple[str, str]], suspect: set[str]
 ) -> dict[str, Any]:
     verdicts = [v for _, v in found]
     return {
         "id": clause.id,
-        "implementation": impl,
+        "implementation": column[0],
+        "side": column[1],
         "role": clause.role,
         "level": clause.level,
         "area": clause.area_key,
@@ -175,25 +188,28 @@ def certify(
     certification_run: bool,
     profile: str | None = None,
 ) -> list[dict[str, Any]]:
-    """A verdict per profile (only ``profile`` when given) and implementation judged on
-    that profile's role, with every reason.  Waivers are honoured through the WAIVED
+    """A verdict per profile (only ``profile`` when given) and implementation of that
+    profile's role (side), with every reason.  Waivers are honoured through the WAIVED
     verdicts ``apply_waivers`` left in the tests, only in a certification run; ``waivers``
     supplies their reasons and the expired ones."""
     if profile is not None and profile not in catalogue.profiles:
         raise UsageError(f"unknown profile '{profile}'; known: {', '.join(catalogue.profiles)}")
-    by_impl: dict[str, dict[str, dict[str, Any]]] = {}
+    by_column: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for entry in clause_rollups:
-        by_impl.setdefault(entry["implementation"], {})[entry["id"]] = entry
+        by_column.setdefault((entry["implementation"], entry["side"]), {})[entry["id"]] = entry
     errors = sum(entry["verdicts"].get(ERROR, 0) for entry in clause_rollups)
     out = []
     for name in [profile] if profile else list(catalogue.profiles):
         members = [c for c in catalogue if c.active and name in c.profiles]
-        for impl, rollups in by_impl.items():
+        role = catalogue.profiles[name].get("role")
+        for (impl, side), rollups in by_column.items():
+            if role not in (None, side):
+                continue
             if any(c.level in MANDATORY and c.id in rollups for c in members):
                 judged = _Judged(rollups, waivers, certification_run)
                 for clause in members:
                     judged.add(clause)
-                out.append(judged.result(name, impl, errors))
+                out.append(judged.result(name, impl, side, errors))
     return out
 
 
@@ -265,7 +281,7 @@ class _Judged:
         live = [w for w in self._matching(clause, entry) if not w.expired]
         return live[0].describe() if live else "no waiver details recorded"
 
-    def result(self, profile: str, impl: str, errors: int) -> dict[str, Any]:
+    def result(self, profile: str, impl: str, side: str, errors: int) -> dict[str, Any]:
         self.counts["errors"] = errors
         run = (
             [f"run: {errors} clause verdict(s) are ERROR (harness faults): the run is incomplete"]
@@ -281,6 +297,7 @@ class _Judged:
         return {
             "profile": profile,
             "implementation": impl,
+            "side": side,
             "verdict": verdict,
             "reasons": [
                 *self.reasons["blocking"],

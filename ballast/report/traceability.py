@@ -1,5 +1,5 @@
 """traceability.csv: clause -> implementation -> roll-up -> tests, one row per clause and
-implementation, for spreadsheets and audit trails."""
+(implementation, side), for spreadsheets and audit trails."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from typing import Any
 
 from ballast.report.rollup import ORDER
 
-COLUMNS = ["clause", "level", "role", "area", "testability", "implementation", "rollup", "tests"]
+COLUMNS = [
+    *("clause", "level", "role", "area", "testability"),
+    *("implementation", "side", "rollup", "tests"),
+]
 
 
 def render_traceability(results: dict[str, Any]) -> str:
@@ -25,6 +28,7 @@ def render_traceability(results: dict[str, Any]) -> str:
                 e.get("area", ""),
                 e.get("testability", ""),
                 e["implementation"],
+                e["side"],
                 e["rollup"],
                 ";".join(e["tests"]),
             ]
