@@ -14,6 +14,22 @@ from ballast.reference.faults_mmio import MMIO_FAULTS
 from ballast.reference.faults_pci import PCI_FAULTS
 from ballast.reference.faults_split import SPLIT_FAULTS
 
+# Reasons shared by the mirror-image faults (a driver MUST and the device MAY it meets).
+HINTED_CONTENT = (
+    "a driver that reads hinted pages before writing them both skips the "
+    "initialization it owes and relies on contents the device may change: one "
+    "behaviour, seen from each side"
+)
+REPORTED_CONTENT = (
+    "a driver that reads reported pages before writing them both skips the "
+    "initialization it owes and relies on contents the device may discard: one "
+    "behaviour, seen from each side"
+)
+UNPOISONED_REUSE = (
+    "with PAGE_POISON negotiated, reading a deflated page before writing it is also a"
+    " reuse without filling it with poison_val"
+)
+
 _FAULTS = [
     # --- reference driver: balloon chapter -------------------------------------------------
     Fault(
@@ -163,18 +179,24 @@ _FAULTS = [
         "driver",
         "balloon.driver.hinting.08",
         "reads hinted pages released at DONE before initializing them",
+        also=("balloon.device.hinting.04",),
+        why_also=HINTED_CONTENT,
     ),
     Fault(
         "hint_read_before_init_early",
         "driver",
         "balloon.driver.hinting.09",
         "reuses a hinted page released before DONE without initializing it",
+        also=("balloon.device.hinting.04",),
+        why_also=HINTED_CONTENT,
     ),
     Fault(
         "hint_keep_pages_after_done",
         "driver",
         "balloon.driver.hinting.10",
         "does not release hinted pages at DONE",
+        also=("balloon.driver.hinting.04",),
+        why_also="pages kept after DONE are not free, so the next hinting round gets none of them",
     ),
     Fault(
         "poison_skip_fill",
@@ -187,6 +209,8 @@ _FAULTS = [
         "driver",
         "balloon.driver.poison.02",
         "writes poison_val only after DRIVER_OK",
+        also=("balloon.driver.poison.03",),
+        why_also="a first write of poison_val after DRIVER_OK changes it while DRIVER_OK is set",
     ),
     Fault(
         "poison_rewrite_live",
@@ -199,6 +223,8 @@ _FAULTS = [
         "driver",
         "balloon.driver.reporting.01",
         "reads reported pages before initializing them (PAGE_POISON not negotiated)",
+        also=("balloon.device.reporting.01",),
+        why_also=REPORTED_CONTENT,
     ),
     Fault(
         "report_without_poison_fill",
@@ -223,30 +249,43 @@ _FAULTS = [
         "driver",
         "balloon.device.operation.01",
         "reads a deflated page before writing it, expecting its old contents",
+        also=("balloon.driver.poison.01",),
+        why_also=UNPOISONED_REUSE,
     ),
     Fault(
         "trust_balloon_page_content_tell_host",
         "driver",
         "balloon.device.operation.02",
         "with MUST_TELL_HOST, reads a deflated page before writing it",
+        also=("balloon.driver.poison.01",),
+        why_also=UNPOISONED_REUSE,
     ),
     Fault(
         "trust_hinted_page_content",
         "driver",
         "balloon.device.hinting.04",
         "expects hinted pages to keep their contents",
+        also=("balloon.driver.hinting.08",),
+        why_also=HINTED_CONTENT,
     ),
     Fault(
         "trust_reported_page_content",
         "driver",
         "balloon.device.reporting.01",
         "expects reported pages to keep their contents",
+        also=("balloon.driver.reporting.01",),
+        why_also=REPORTED_CONTENT,
     ),
     Fault(
         "ignore_features_ok_refusal",
         "driver",
         "balloon.device.features.01",
         "goes on to DRIVER_OK after the device refused FEATURES_OK",
+        also=("core.driver.init.03",),
+        why_also=(
+            "carrying on without FEATURES_OK, the driver's later config writes "
+            "(actual) all come before FEATURES_OK"
+        ),
     ),
     # --- reference driver: core and transports ---------------------------------------------
     Fault(
@@ -254,6 +293,11 @@ _FAULTS = [
         "driver",
         "core.driver.status.02",
         "clears ACKNOWLEDGE when setting DRIVER",
+        also=("core.driver.init.01",),
+        why_also=(
+            "setting DRIVER while clearing ACKNOWLEDGE also leaves DRIVER set without"
+            " ACKNOWLEDGE, out of order"
+        ),
     ),
     Fault(
         "skip_acknowledge", "driver", "core.driver.init.01", "sets DRIVER without ACKNOWLEDGE first"
@@ -312,6 +356,11 @@ _FAULTS = [
         "device",
         "balloon.device.stats.02",
         "drops stats entries that are out of tag order",
+        also=("balloon.driver.stats.06",),
+        why_also=(
+            "a device that needs ascending tags is intolerant of the driver's "
+            "permission to send them in any order: one behaviour, seen from each side"
+        ),
     ),
     Fault(
         "hint_never_stop",
@@ -354,6 +403,11 @@ _FAULTS = [
         "device",
         "balloon.device.legacy.01",
         "on a legacy link, never acknowledges deflates without MUST_TELL_HOST",
+        also=("balloon.driver.operation.02",),
+        why_also=(
+            "a device that never acknowledges deflates keeps the driver from using "
+            "pages once num_pages drops: one behaviour, seen from each side"
+        ),
     ),
     Fault(
         "legacy_config_native_endian",
@@ -372,6 +426,11 @@ _FAULTS = [
         "device",
         "balloon.device.legacy.05",
         "parses stats little-endian on a big-endian legacy guest",
+        also=("balloon.device.stats.02", "balloon.driver.stats.06"),
+        why_also=(
+            "entries parsed in the wrong byte order carry tags the device does not "
+            "recognise: it neither accepts them nor tolerates the driver's free order"
+        ),
     ),
     Fault(
         "legacy_use_first_stats",
@@ -384,6 +443,12 @@ _FAULTS = [
         "device",
         "balloon.device.legacy.02",
         "on a legacy link without MUST_TELL_HOST, discards pages when it processes a deflate",
+        also=("balloon.driver.operation.08",),
+        why_also=(
+            "discarding at deflate time breaks a guest that reuses pages before the "
+            "ack, which the driver may do without MUST_TELL_HOST: one behaviour, seen"
+            " from each side"
+        ),
     ),
     Fault(
         "legacy_cmd_id_wrong_endian",
@@ -432,6 +497,11 @@ _FAULTS = [
         "device",
         "balloon.driver.stats.06",
         "ignores stats buffers whose tags are not in ascending order",
+        also=("balloon.device.stats.02",),
+        why_also=(
+            "a device that ignores out-of-order stats does not accept entries in any "
+            "order: one behaviour, seen from each side"
+        ),
     ),
     Fault(
         "hint_discard_after_release",
