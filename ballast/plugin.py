@@ -61,6 +61,7 @@ class Session:
                     f"unknown transport '{transport}'; known: {', '.join(sorted(known))}"
                 )
         self.profile = opt.ballast_profile
+        self.marker_problems: list[str] = []  # from collection, reported as one exit-2 line
         if self.profile:
             self.catalogue.select(profile=self.profile)
         # read at start-up, so a bad waivers file is a usage error before anything runs
@@ -197,10 +198,37 @@ def subject_of(node: Any) -> str:
     return "driver" if "driver" in parts else "device"
 
 
+REQUIRES = {"subject": ("device", "driver"), "transport": tuple(p.id for p in ALL_PARAMS)}
+
+
+def requires_problems(node: Any) -> list[str]:
+    """What is wrong with a test's requires(...) markers: a misspelt key or value would
+    otherwise select no transport, and the test would silently never run."""
+    problems = []
+    for mark in node.iter_markers("requires"):
+        for key, value in mark.kwargs.items():
+            if key not in REQUIRES:
+                problems.append(f"unknown requires key '{key}' (known: {', '.join(REQUIRES)})")
+                continue
+            values = [value] if isinstance(value, str) else list(value)
+            problems.extend(
+                f"requires {key}='{v}' is not one of {', '.join(REQUIRES[key])}"
+                for v in values
+                if v not in REQUIRES[key]
+            )
+        if mark.args:
+            problems.append("requires(...) takes keywords only (subject=..., transport=[...])")
+    return problems
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    session = metafunc.config.stash[SESSION]
+    problems = requires_problems(metafunc.definition)
+    if problems:
+        session.marker_problems.extend(f"{metafunc.definition.nodeid}: {p}" for p in problems)
+        return
     if "link_param" not in metafunc.fixturenames:
         return
-    session = metafunc.config.stash[SESSION]
     ids = _clause_ids(metafunc.definition)
     clauses = [session.catalogue.get(c) for c in ids if c in session.catalogue]
     wanted: list[str] | None = metafunc.config.option.ballast_transports
@@ -224,7 +252,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     session = config.stash[SESSION]
-    problems = []
+    problems = list(session.marker_problems)
     for item in items:
         for clause in _clause_ids(item):
             if clause not in session.catalogue:
@@ -233,7 +261,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.exit(
             "ballast: error: "
             + "; ".join(dict.fromkeys(problems))
-            + " (fix the marker; `ballast spec list` shows valid IDs)",
+            + " (fix the marker; `ballast spec list` shows valid clause IDs)",
             returncode=USAGE_EXIT,
         )
     if not (session.clauses or session.areas or session.profile):

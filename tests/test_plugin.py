@@ -141,6 +141,17 @@ def test_a_waived_failure_is_skipped_in_a_certification_run(tmp_path: Path) -> N
             SUITE.replace("balloon.driver.stats.02", "balloon.driver.stats.99"),
             "unknown clause ID 'balloon.driver.stats.99'",
         ),
+        (
+            [],
+            SUITE.replace('subject="{subject}"', 'subject="{subject}", transport=["pci-modren"]'),
+            "requires transport='pci-modren' is not one of pci-modern,",
+        ),
+        (
+            [],
+            SUITE.replace('subject="{subject}"', 'subjcet="driver"'),
+            "unknown requires key 'subjcet'",
+        ),
+        ([], SUITE.replace('subject="{subject}"', 'subject="host"'), "requires subject='host'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
