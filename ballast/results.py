@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shlex
 import sys
 import uuid
@@ -20,6 +21,9 @@ from ballast.monitors.base import jsonable
 from ballast.monitors.verdicts import Verdict
 from ballast.paths import spec_refs_dir
 from ballast.spec.yamlio import load
+from ballast.targets.qemu.process import BINARY_ENV
+from ballast.targets.qemu.settings import QemuSettings, settings_from_options
+from ballast.timeouts import TIMEOUT_FACTOR_ENV
 
 if TYPE_CHECKING:
     from ballast.harness import Harness
@@ -145,7 +149,25 @@ def reproduce_command(item: pytest.Item, session: Session) -> str:
     ]
     for key, value in sorted(session.interpretations.items()):
         args += ["--spec-interpretation", f"{key}={value}"]
-    return shlex.join(args)
+    args += _qemu_args(item.config.option)
+    factor = os.environ.get(TIMEOUT_FACTOR_ENV, "").strip()
+    prefix = f"{TIMEOUT_FACTOR_ENV}={shlex.quote(factor)} " if factor else ""
+    return prefix + shlex.join(args)
+
+
+def _qemu_args(option: Any) -> list[str]:
+    """The QEMU options of this run, so the command reruns the same QEMU the same way."""
+    settings, default = settings_from_options(option), QemuSettings()
+    args = []
+    binary = settings.binary or os.environ.get(BINARY_ENV)
+    if binary:
+        args += ["--qemu-binary", binary]
+    args += [f"--qemu-arg={value}" for value in option.ballast_qemu_args]
+    if settings.pci_machine != default.pci_machine:
+        args += ["--qemu-pci-machine", settings.pci_machine]
+    if settings.mmio_machine != default.mmio_machine:
+        args += ["--qemu-mmio-machine", settings.mmio_machine]
+    return args
 
 
 class ResultsWriter:

@@ -195,3 +195,29 @@ def test_expectations_turn_an_unexpected_pass_into_a_failure(tmp_path: Path) -> 
     proc = run_pytest(tmp_path, "--transport", "pci-modern", "--expectations", str(expect))
     assert proc.returncode == 1
     assert "unexpected PASS (expected FAIL)" in proc.stdout
+
+
+def test_the_reproduce_command_carries_the_qemu_options_and_timeout_factor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BALLAST_TIMEOUT_FACTOR", "3")
+    monkeypatch.delenv("BALLAST_QEMU", raising=False)
+    proc = run_pytest(
+        tmp_path,
+        "--report-dir",
+        str(tmp_path / "out"),
+        "--transport",
+        "pci-modern",
+        "--qemu-binary",
+        "/opt/qemu/bin/qemu-system-x86_64",
+        "--qemu-arg=-d guest_errors",
+        "--qemu-pci-machine",
+        "pc-q35-7.2",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    command = results_of(tmp_path / "out")["tests"][0]["reproduce"]
+    assert command.startswith("BALLAST_TIMEOUT_FACTOR=3 python -m pytest ")
+    assert "--qemu-binary /opt/qemu/bin/qemu-system-x86_64" in command
+    assert "'--qemu-arg=-d guest_errors'" in command
+    assert "--qemu-pci-machine pc-q35-7.2" in command
+    assert "--qemu-mmio-machine" not in command  # the default is left out
