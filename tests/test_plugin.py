@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from ballast.paths import PACKAGE_ROOT
+from tests.fakes.qemu_guard import requires_qemu
 
 SUITE = """
 import pytest
@@ -221,3 +222,52 @@ def test_the_reproduce_command_carries_the_qemu_options_and_timeout_factor(
     assert "'--qemu-arg=-d guest_errors'" in command
     assert "--qemu-pci-machine pc-q35-7.2" in command
     assert "--qemu-mmio-machine" not in command  # the default is left out
+
+
+QEMU_SUITE = """
+import pytest
+
+pytestmark = pytest.mark.requires(subject="device", transport=["pci-modern"])
+
+
+@pytest.mark.clause("split.device.used-suppression.03")
+def test_drives_qemu(balloon):
+    h = balloon()
+    h.driver.init()
+    for pages in range(600, 700):
+        h.host.set_target(pages)
+        h.driver.run_until_idle()
+"""
+
+
+@requires_qemu
+@pytest.mark.parametrize(
+    ("fault", "verdict", "shown"),
+    [
+        ("kill:commands=300", "CRASH", "QEMU was killed by SIGKILL"),
+        ("stop:commands=300", "TIMEOUT", "QEMU stopped (SIGSTOP)"),
+    ],
+)
+def test_a_qemu_that_dies_or_hangs_is_crash_or_timeout_in_results_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str, verdict: str, shown: str
+) -> None:
+    """End to end through the plugin: the verdict, the message and QEMU's own stderr and
+    qtest history as artifacts of the test that met it."""
+    monkeypatch.setenv("BALLAST_FAULT", fault)
+    monkeypatch.setenv("BALLAST_TIMEOUT_FACTOR", "0.1")  # a stopped QEMU: 0.5 s, not 5 s
+    proc = run_pytest(
+        tmp_path,
+        "--device",
+        "qemu",
+        "--qemu-binary",
+        str(Path(__file__).parent / "fakes" / "qemu_fault.py"),
+        "--report-dir",
+        str(tmp_path / "out"),
+        body=QEMU_SUITE,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (test,) = results_of(tmp_path / "out")["tests"]
+    assert test["verdict"] == verdict
+    assert shown in test["message"]
+    assert "qemu_fault: sending" in test["artifacts"]["qemu-stderr"]
+    assert test["artifacts"]["qtest-history"].count("\n") > 10
