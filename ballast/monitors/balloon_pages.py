@@ -3,7 +3,7 @@ contents of pages handed to the device, and when the guest touches them again.""
 
 from __future__ import annotations
 
-from ballast.monitors.base import Monitor
+from ballast.monitors.base import Monitor, MonitorContext
 from ballast.monitors.events import Event
 from ballast.reference import balloon as b
 from ballast.reference.balloon import Queue
@@ -167,7 +167,12 @@ class DriverHintingMonitor(Monitor):
 
 
 class DeviceHintingMonitor(Monitor):
-    """The device's command IDs as the driver reads them, and hinted pages' contents."""
+    """The device's command IDs as the driver reads them, and hinted pages' contents.
+
+    A device is seen to use a hint only by what it does to the page (the reference device,
+    told it may, scribbles on it).  Leaving pages of a stale command ID alone proves it
+    ignored them only if it was seen to use pages of the current one; a device that uses
+    hints invisibly (QEMU skips them in migration) gets NOT_OBSERVABLE, not PASS."""
 
     judges = "device"
     clauses = (
@@ -178,6 +183,11 @@ class DeviceHintingMonitor(Monitor):
         "balloon.device.hinting.06",
         "balloon.driver.hinting.07",
     )
+
+    def __init__(self, ctx: MonitorContext) -> None:
+        super().__init__(ctx)
+        self._stale_untouched: Event | None = None  # a stale-ID buffer used, pages intact
+        self._used_a_hint = False  # a current-ID hinted page changed once its buffer was used
 
     def reset_state(self) -> None:
         super().reset_state()
@@ -245,7 +255,9 @@ class DeviceHintingMonitor(Monitor):
                     event,
                 )
             elif stale:
-                self.exercised("balloon.device.hinting.03")
+                self._stale_untouched = self._stale_untouched or event
+            elif now != before:
+                self._used_a_hint = True
 
     def on_page_access(self, event: Event) -> None:
         pfn = event["pfn"]
@@ -263,6 +275,15 @@ class DeviceHintingMonitor(Monitor):
         return self.ctx.read_memory(pfn << b.PFN_SHIFT, PAGE_SIZE)
 
     def finish(self) -> None:
+        if self._stale_untouched is not None and self._used_a_hint:
+            self.exercised("balloon.device.hinting.03")
+        elif self._stale_untouched is not None:
+            self.not_observable(
+                "balloon.device.hinting.03",
+                "pages hinted under a stale command ID were left intact, but the device was "
+                "never seen to use a hinted page (none under the current ID changed), so "
+                "ignoring them cannot be told from using them",
+            )
         if self._host_stop is not None:
             if self._seen_cmd != b.CMD_ID_STOP:
                 self.violation(

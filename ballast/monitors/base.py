@@ -7,8 +7,9 @@ itself — so the same monitor judges the reference implementation, QEMU or Linu
 
 A monitor records per clause: violations (with evidence), or that the situation the clause
 is about occurred and was handled correctly ("exercised").  At the end of a test a clause
-with a violation gets its violation verdict, an exercised one PASS, one whose condition was
-false NOT_APPLICABLE, and one never reached no finding at all.
+with a violation gets its violation verdict, an exercised one PASS, one whose situation
+occurred but could not be told apart from a violation on this peer NOT_OBSERVABLE, one whose
+condition was false NOT_APPLICABLE, and one never reached no finding at all.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class Monitor:
         self._violations: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {}
         self._exercised: set[str] = set()
         self._not_applicable: dict[str, str] = {}
+        self._not_observable: dict[str, str] = {}
         self._handlers = {
             name[3:]: getattr(self, name) for name in dir(self) if name.startswith("on_")
         }
@@ -137,6 +139,16 @@ class Monitor:
                 found.append(
                     Finding(clause, Verdict.PASS, "exercised without violation", [], self.judges)
                 )
+            elif clause in self._not_observable:
+                found.append(
+                    Finding(
+                        clause,
+                        Verdict.NOT_OBSERVABLE,
+                        self._not_observable[clause],
+                        [],
+                        self.judges,
+                    )
+                )
             elif clause in self._not_applicable:
                 found.append(
                     Finding(
@@ -163,6 +175,12 @@ class Monitor:
 
     def not_applicable(self, clause: str, reason: str) -> None:
         self._not_applicable.setdefault(clause, reason)
+
+    def not_observable(self, clause: str, reason: str) -> None:
+        """The situation occurred, but what this peer showed cannot tell a violation from
+        compliance (a PASS here would be a test that cannot fail)."""
+        assert clause in self.clauses, f"{type(self).__name__} does not own {clause}"
+        self._not_observable.setdefault(clause, reason)
 
     def negotiated(self, feature: Feature) -> bool | None:
         """Whether ``feature`` was negotiated, as the non-judged side saw it (None: unknown
