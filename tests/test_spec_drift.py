@@ -169,6 +169,7 @@ def test_an_edit_beside_an_insertion_keeps_the_edited_sentence_its_id(world) -> 
     ("args", "tamper", "says"),
     [
         (["list", "--level", "SHALL"], None, "unknown level 'SHALL'"),
+        (["list", "--testability", "maybe"], None, "unknown testability 'maybe'"),
         (["list", "--area", "nowhere"], None, "unknown area 'nowhere'"),
         (["list", "--feature", "X"], ("features.yaml", "features: 5\n"), "must be a list"),
         (["show", "core.device.reset.01"], ("profiles.yaml", "profiles: [1]\n"), "mapping"),

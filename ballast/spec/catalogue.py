@@ -159,8 +159,11 @@ class Catalogue:
         area: str | None = None,
         feature: str | None = None,
         profile: str | None = None,
+        testability: str | None = None,
         include_inactive: bool = False,
     ) -> list[Clause]:
+        """``testability`` may also be ``not-automatic``: what the reference pair cannot
+        show, which a certification must cover by other means."""
         if profile is not None and profile not in self.profiles:
             raise UsageError(
                 f"unknown profile '{profile}'; known: {', '.join(sorted(self.profiles))}"
@@ -176,6 +179,11 @@ class Catalogue:
                 f"unknown area '{area}'; `ballast spec stats` lists the areas (e.g. balloon, "
                 "stats, balloon.stats)"
             )
+        kinds = {c.testability for c in self} | {"not-automatic"}
+        if testability is not None and testability not in kinds:
+            raise UsageError(
+                f"unknown testability '{testability}'; known: {', '.join(sorted(kinds))}"
+            )
         chosen = []
         for c in self:
             if not include_inactive and not c.active:
@@ -189,6 +197,10 @@ class Catalogue:
             if feature and feature not in c.features:
                 continue
             if profile and profile not in c.profiles:
+                continue
+            if testability == "not-automatic" and c.testability == "automatic":
+                continue
+            if testability not in (None, "not-automatic", c.testability):
                 continue
             chosen.append(c)
         return chosen

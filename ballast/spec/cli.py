@@ -33,6 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.add_argument("--area", help="prefix (balloon), area (stats) or prefix.area")
     listing.add_argument("--feature", help="a feature name from spec_refs/features.yaml")
     listing.add_argument("--profile", help="a profile from spec_refs/profiles.yaml")
+    listing.add_argument(
+        "--testability",
+        help="automatic, observable-on-some-targets or untestable; 'not-automatic' for both "
+        "of the last (with their rationale)",
+    )
     listing.add_argument("--all", action="store_true", help="include retired and out-of-scope")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_list)
@@ -75,6 +80,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         area=args.area,
         feature=args.feature,
         profile=args.profile,
+        testability=args.testability,
         include_inactive=args.all,
     )
     if args.json:
@@ -83,6 +89,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for c in chosen:
         flags = "" if c.active else f" [{c.status if c.status != 'active' else 'out of scope'}]"
         print(f"{c.id:34} {c.level:11} {c.text}{flags}")
+        if args.testability and c.rationale:
+            print(f"{'':34} {'':11} why {c.testability}: {c.rationale}")
     print(f"{len(chosen)} clause(s)", file=sys.stderr)
     return 0
 
