@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before hypothesis's plugin reads --hypothesis-seed
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "clause(*ids): catalogue clauses the test covers (first is primary)"
@@ -170,7 +172,9 @@ SESSION = pytest.StashKey[Session]()
 
 def _hypothesis_profile(config: pytest.Config) -> None:
     """Property tests are derandomized in CI and certification runs (a verdict must not
-    depend on luck); elsewhere hypothesis picks a seed, which results.json records."""
+    depend on luck); elsewhere ballast picks the seed (unless --hypothesis-seed gave one),
+    so results.json and every reproduce command can name it.  xdist workers take the
+    controller's seed (``pytest_configure_node``)."""
     from hypothesis import settings
 
     settings.register_profile("ballast-derandomized", derandomize=True)
@@ -180,6 +184,20 @@ def _hypothesis_profile(config: pytest.Config) -> None:
         or os.environ.get("BALLAST_DERANDOMIZE")
     ):
         settings.load_profile("ballast-derandomized")
+    elif getattr(config.option, "hypothesis_seed", None) is None:
+        worker = getattr(config, "workerinput", {})
+        config.option.hypothesis_seed = worker.get(SEED_KEY) or str(
+            random.SystemRandom().randrange(2**32)
+        )
+
+
+SEED_KEY = "ballast_hypothesis_seed"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: every worker runs hypothesis with the controller's seed."""
+    node.workerinput[SEED_KEY] = getattr(node.config.option, "hypothesis_seed", None)
 
 
 def _clause_ids(node: pytest.Item | pytest.Function | Any) -> list[str]:

@@ -150,6 +150,9 @@ def reproduce_command(item: pytest.Item, session: Session) -> str:
     for key, value in sorted(session.interpretations.items()):
         args += ["--spec-interpretation", f"{key}={value}"]
     args += _qemu_args(item.config.option)
+    info = _hypothesis_info(item.config)
+    if info["seed"] is not None and not info["derandomize"]:
+        args.append(f"--hypothesis-seed={info['seed']}")
     factor = os.environ.get(TIMEOUT_FACTOR_ENV, "").strip()
     prefix = f"{TIMEOUT_FACTOR_ENV}={shlex.quote(factor)} " if factor else ""
     return prefix + shlex.join(args)

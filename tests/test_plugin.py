@@ -271,3 +271,26 @@ def test_a_qemu_that_dies_or_hangs_is_crash_or_timeout_in_results_json(
     assert shown in test["message"]
     assert "qemu_fault: sending" in test["artifacts"]["qemu-stderr"]
     assert test["artifacts"]["qtest-history"].count("\n") > 10
+
+
+def test_a_random_run_records_its_hypothesis_seed_on_every_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BALLAST_DERANDOMIZE", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    proc = run_pytest(tmp_path, "--report-dir", str(tmp_path / "out"), "-n", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = results_of(tmp_path / "out")
+    seed = results["run"]["hypothesis"]["seed"]
+    assert results["run"]["hypothesis"]["derandomize"] is False and seed.isdigit()
+    assert len(results["tests"]) > 1
+    assert all(f"--hypothesis-seed={seed}" in t["reproduce"] for t in results["tests"])
+
+
+def test_a_derandomized_run_names_no_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BALLAST_DERANDOMIZE", "1")
+    proc = run_pytest(tmp_path, "--report-dir", str(tmp_path / "out"), "--transport", "mmio-v2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = results_of(tmp_path / "out")
+    assert results["run"]["hypothesis"] == {"derandomize": True, "seed": None}
+    assert "--hypothesis-seed" not in results["tests"][0]["reproduce"]
