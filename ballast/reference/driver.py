@@ -351,7 +351,8 @@ class BalloonDriver:
                     ring = replace(ring, used=ring.used - 2, end=ring.end - 2)
             pool = None
             if role is Queue.REPORT and indirect:
-                nbytes = size * DESC_SIZE * min(REPORT_CAPACITY, size)
+                per = min(REPORT_CAPACITY, size) + self._fault("split_chain_beyond_queue_size")
+                nbytes = size * DESC_SIZE * per
                 pool = (arena.alloc(nbytes), nbytes)
             queue = DriverQueue(
                 self._mem,

@@ -37,6 +37,12 @@ SPLIT_FAULTS: list[Fault] = [
         "sets VIRTQ_DESC_F_NEXT as well on a descriptor pointing at an indirect table",
     ),
     Fault(
+        "split_chain_beyond_queue_size",
+        "driver",
+        "split.driver.indirect.03",
+        "pads multi-element indirect tables to queue size + 1 entries (queues of up to 32)",
+    ),
+    Fault(
         "split_writable_before_readable",
         "driver",
         "split.driver.framing.01",

@@ -258,6 +258,9 @@ class DriverQueue:
             raise ValueError(f"a buffer needs 1..{self.size} elements, got {n}")
         if use_indirect and not self.indirect:
             raise ValueError("VIRTIO_F_INDIRECT_DESC was not negotiated")
+        if "split_chain_beyond_queue_size" in self.faults and self.indirect and n > 1:
+            in_ = [*in_, *[(0, 0)] * (self.size + 1 - n)]  # pads the table past the size
+            n = self.size + 1
         free = self._free
         if not free:
             raise QueueFull("no free descriptors")

@@ -38,6 +38,11 @@ def test_nests_no_indirect_table(balloon):
     report_fragmented(balloon())
 
 
+@pytest.mark.clause("split.driver.indirect.03")
+def test_keeps_chains_within_the_queue_size(balloon):
+    report_fragmented(balloon(device={"queue_size": 16}))
+
+
 @pytest.mark.clause("split.driver.indirect.04")
 def test_sets_no_next_beside_indirect(balloon):
     report_fragmented(balloon())
