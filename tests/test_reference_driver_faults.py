@@ -7,6 +7,7 @@ monitors, which have their own tests."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,11 +19,12 @@ import pytest
 from ballast.monitors.events import Kind
 from ballast.reference import balloon as b
 from ballast.reference.device import DeviceOptions
-from ballast.reference.driver import DriverPolicy, FeaturesRefused, typical_stats
+from ballast.reference.driver import DriverPolicy, DriverTimeout, FeaturesRefused, typical_stats
 from ballast.reference.faults import faults_of
 from ballast.reference.guestmem import poison_page
 from ballast.virtio.features import Feature
 from ballast.virtio.memory import PAGE_SIZE
+from ballast.virtio.splitq import QueueRule
 from ballast.virtio.status import Status
 from tests.test_reference_driver import (
     LAYOUT,
@@ -163,6 +165,15 @@ def nothing(rig: Rig) -> None:
     pass
 
 
+def fragmented_report(rig: Rig) -> None:
+    """A report of memory the balloon has cut up: requests carry several ranges.  A
+    broken ring leaves the request unanswered (the device stops at the error)."""
+    rig.target(600)
+    rig.target(100)
+    with contextlib.suppress(DriverTimeout):
+        rig.driver.report_free_pages(4096)
+
+
 # -- evidence -----------------------------------------------------------------------------
 
 
@@ -221,6 +232,11 @@ def features_rewritten(o: Observed) -> bool:
 
 def corrupted(o: Observed) -> bool:
     return bool(o.of(Kind.GUEST_DATA_CORRUPTED))
+
+
+def ring_error(rule: QueueRule) -> Callable[[Observed], bool]:
+    """Evidence: the device found the driver's ring breaking ``rule``."""
+    return lambda o: any(e["rule"] == rule for e in o.of(Kind.RING_ERROR))
 
 
 @dataclass(frozen=True)
@@ -404,6 +420,24 @@ CASES: dict[str, Case] = {
         nothing,
         lambda o: any(e["width"] == 2 for e in o.of(Kind.REGISTER_MISUSE)),
         link="mmio-v2",
+    ),
+    # split ring
+    "split_misaligned_used": Case(fragmented_report, ring_error(QueueRule.MISALIGNED)),
+    "split_descriptor_loop": Case(fragmented_report, ring_error(QueueRule.LOOP)),
+    "split_indirect_unnegotiated": Case(
+        fragmented_report,
+        ring_error(QueueRule.INDIRECT_NOT_NEGOTIATED),
+        options=features_without(1 << Feature.VIRTIO_F_INDIRECT_DESC),
+    ),
+    "split_nested_indirect": Case(fragmented_report, ring_error(QueueRule.NESTED_INDIRECT)),
+    "split_indirect_with_next": Case(fragmented_report, ring_error(QueueRule.INDIRECT_WITH_NEXT)),
+    "split_chain_beyond_queue_size": Case(
+        fragmented_report,
+        ring_error(QueueRule.CHAIN_TOO_LONG),
+        options=DeviceOptions(queue_size=16),
+    ),
+    "split_writable_before_readable": Case(
+        fragmented_report, ring_error(QueueRule.WRITE_BEFORE_READ)
     ),
 }
 

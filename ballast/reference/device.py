@@ -126,10 +126,10 @@ class BalloonDevice:
         role = self._roles().get(index)
         if role is None or not self.model.status & 4:  # DRIVER_OK
             return
-        queue = self._queue(index)
-        if queue is None:
-            return
         try:
+            queue = self._queue(index)  # a misaligned ring part raises here
+            if queue is None:
+                return
             while (chain := queue.pop()) is not None:
                 self._handle(role, index, queue, chain)
         except QueueError as exc:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Any, cast
 
@@ -331,7 +331,7 @@ class BalloonDriver:
         t = self.transport
         lay = self.policy.memory_layout
         arena = Arena(lay.private_base, lay.private_size)
-        indirect = self._has(F.VIRTIO_F_INDIRECT_DESC)
+        indirect = self._has(F.VIRTIO_F_INDIRECT_DESC) or self._fault("split_indirect_unnegotiated")
         indices = b.queue_indices(self.policy.numbering, self.offered, self.negotiated)
         for role, index in indices.items():
             size = t.queue_max_size(index)
@@ -345,9 +345,14 @@ class BalloonDriver:
                 ring = legacy_layout(size, arena.alloc(span, PAGE_SIZE), LEGACY_PCI_QUEUE_ALIGN)
             else:
                 ring = layout(size, arena.alloc(layout(size, 0).end, PAGE_SIZE))
+                # split_* faults hit the reporting queue only (no other clause needs its
+                # requests answered); this one moves used into the pad ending the avail ring
+                if self._fault("split_misaligned_used") and role is Queue.REPORT:
+                    ring = replace(ring, used=ring.used - 2, end=ring.end - 2)
             pool = None
             if role is Queue.REPORT and indirect:
-                nbytes = size * DESC_SIZE * min(REPORT_CAPACITY, size)
+                per = min(REPORT_CAPACITY, size) + self._fault("split_chain_beyond_queue_size")
+                nbytes = size * DESC_SIZE * per
                 pool = (arena.alloc(nbytes), nbytes)
             queue = DriverQueue(
                 self._mem,
@@ -357,6 +362,7 @@ class BalloonDriver:
                 indirect=indirect,
                 big_endian=self._native_big_endian,
                 indirect_pool=pool,
+                faults=self.policy.faults if role is Queue.REPORT else frozenset(),
             )
             t.setup_queue(index, size, ring.desc, ring.avail, ring.used)
             t.enable_queue(index)

@@ -197,8 +197,10 @@ class DriverQueue:
         big_endian: bool = False,
         indirect_pool: tuple[int, int] | IndirectAllocator | None = None,
         start_idx: int = 0,
+        faults: frozenset[str] = frozenset(),
     ) -> None:
         _check_size(size)
+        self.faults = faults  # seeded bugs of the reference driver (faults_split.py)
         self.mem = mem
         self.size = size
         self.layout = layout
@@ -256,6 +258,9 @@ class DriverQueue:
             raise ValueError(f"a buffer needs 1..{self.size} elements, got {n}")
         if use_indirect and not self.indirect:
             raise ValueError("VIRTIO_F_INDIRECT_DESC was not negotiated")
+        if "split_chain_beyond_queue_size" in self.faults and self.indirect and n > 1:
+            in_ = [*in_, *[(0, 0)] * (self.size + 1 - n)]  # pads the table past the size
+            n = self.size + 1
         free = self._free
         if not free:
             raise QueueFull("no free descriptors")
@@ -267,13 +272,21 @@ class DriverQueue:
         if table is not None:
             head = free.pop()
             descs = [head]
-            write(table, b"".join(self._encode(out, in_, range(1, n))))
-            desc = self._codec.desc.pack(table, DESC_SIZE * n, VIRTQ_DESC_F_INDIRECT, 0)
-            write(base + DESC_SIZE * head, desc)
+            entries = self._encode(out, in_, range(1, n))
+            if "split_nested_indirect" in self.faults:
+                entries[0] = self._flagged(entries[0], VIRTQ_DESC_F_INDIRECT)
+            write(table, b"".join(entries))
+            flags = VIRTQ_DESC_F_INDIRECT
+            if "split_indirect_with_next" in self.faults:
+                flags |= VIRTQ_DESC_F_NEXT
+            write(base + DESC_SIZE * head, self._codec.desc.pack(table, DESC_SIZE * n, flags, 0))
         else:
             descs = [free.pop() for _ in range(n)]
             head = descs[0]
-            for i, desc in zip(descs, self._encode(out, in_, descs[1:]), strict=True):
+            encoded = self._encode(out, in_, descs[1:])
+            if "split_descriptor_loop" in self.faults:
+                encoded[-1] = self._flagged(encoded[-1], VIRTQ_DESC_F_NEXT, head)
+            for i, desc in zip(descs, encoded, strict=True):
                 write(base + DESC_SIZE * i, desc)
         self._inflight[head] = (token, descs, table)
         self._outstanding += 1
@@ -314,7 +327,15 @@ class DriverQueue:
             )
             for i, (addr, length) in enumerate(in_, first_in)
         ]
+        if "split_writable_before_readable" in self.faults and last > first_in:
+            addr, length, flags, nxt = self._codec.desc.unpack(descs[last])
+            descs[last] = pack(addr, length, flags & ~VIRTQ_DESC_F_WRITE, nxt)
         return descs
+
+    def _flagged(self, desc: bytes, flag: int, nxt: int | None = None) -> bytes:
+        """``desc`` with ``flag`` set (and ``next`` replaced): seeded bugs only."""
+        addr, length, flags, old = self._codec.desc.unpack(desc)
+        return self._codec.desc.pack(addr, length, flags | flag, old if nxt is None else nxt)
 
     def kick_needed(self) -> bool:
         """Whether the buffers added since the previous call must be notified, honouring
