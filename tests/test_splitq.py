@@ -251,7 +251,7 @@ def test_indirect_chain_round_trip() -> None:
     assert length == 5 * 16
     assert POOL[0] <= addr < POOL[0] + POOL[1]
     assert DESC.unpack(p.mem.read(addr + 16 * 4, 16)) == (BUF + 40, 4, VIRTQ_DESC_F_WRITE, 0)
-    assert p.run_device(12) == [Chain(head, out, in_)]
+    assert p.run_device(12) == [Chain(head, out, in_, indirect=True)]
     assert p.driver.pop_used() == [UsedElem("ind", head, 12)]
     assert p.driver.num_free == 8
 
@@ -328,7 +328,7 @@ def test_direct_descriptors_then_indirect_table_is_valid() -> None:
     write_desc(p, 0, BUF, 8, VIRTQ_DESC_F_NEXT, 1)
     write_desc(p, 1, table, 32, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_WRITE, 0)
     publish(p, [0])
-    assert p.device.pop() == Chain(0, [(BUF, 8), (BUF + 8, 8)], [(BUF + 16, 8)])
+    assert p.device.pop() == Chain(0, [(BUF, 8), (BUF + 8, 8)], [(BUF + 16, 8)], indirect=True)
 
 
 # -- index wrap-around -----------------------------------------------------------------
@@ -485,7 +485,7 @@ def test_big_endian_round_trip_and_byte_order() -> None:
     assert struct.unpack(">QIHH", p.mem.read(addr, 16)) == (BUF, 0x0102, VIRTQ_DESC_F_NEXT, 1)
     assert p.driver.kick_needed()
     assert p.run_device(written=0x0304) == [
-        Chain(head, [(BUF, 0x0102)], [(BUF + 8, 4), (BUF + 12, 4)])
+        Chain(head, [(BUF, 0x0102)], [(BUF + 8, 4), (BUF + 12, 4)], indirect=True)
     ]
     assert struct.unpack(">II", p.mem.read(p.lay.used + 4 + 8 * (0xFFFE % 8), 8)) == (head, 0x0304)
     assert p.device.needs_interrupt()
@@ -659,7 +659,7 @@ def test_large_indirect_table_with_short_chain_is_valid() -> None:
     p.mem.write(POOL[0], DESC.pack(BUF, 3, 0, 0))
     write_desc(p, 0, POOL[0], 16 * 1000, VIRTQ_DESC_F_INDIRECT, 0)
     publish(p, [0])
-    assert p.device.pop() == Chain(0, [(BUF, 3)], [])
+    assert p.device.pop() == Chain(0, [(BUF, 3)], [], indirect=True)
 
 
 def test_rule_chain_too_big() -> None:

@@ -47,7 +47,8 @@ class Kind:
     CONFIG_READ = "config_read"  # offset, size, value
     GENERATION_READ = "generation_read"  # value
     CONFIG_WRITTEN = "config_written"  # offset, size, value, status
-    AVAIL_BUFFER = "avail_buffer"  # queue, role, head, out: [(addr, len)], in_: [(addr, len)]
+    # queue, role, head, out: [(addr, len)], in_: [(addr, len)], indirect (from a table)
+    AVAIL_BUFFER = "avail_buffer"
     RING_ERROR = "ring_error"  # queue, rule, detail: the driver broke a split-ring rule
     DRIVER_OK_SEEN = "driver_ok_seen"  # negotiated, legacy
     BUFFER_USED = "buffer_used"  # queue, role, head, written (the device's own acknowledgement)

@@ -36,9 +36,8 @@ class DriverRingMonitor(Monitor):
             self.violation(clause, f"queue {event['queue']}: {event['detail']}", event)
 
     def on_avail_buffer(self, event: Event) -> None:
-        # Layout, termination and length are at stake in every chain; the ordering and the
-        # indirect rules only where a chain has several elements (the reference driver puts
-        # those in an indirect table when VIRTIO_F_INDIRECT_DESC is negotiated).
+        # Layout, termination and length are at stake in every chain; the ordering only
+        # where a chain has several elements, the table rules only where it used a table.
         for clause in (
             "split.driver.virtqueue.01",
             "split.driver.desc.01",
@@ -53,7 +52,7 @@ class DriverRingMonitor(Monitor):
         if len(event["out"]) + len(event["in_"]) < 2:
             return
         self.exercised("split.driver.framing.01")
-        if indirect:
+        if event.data.get("indirect"):
             self.exercised("split.driver.indirect.02")
             self.exercised("split.driver.indirect.04")
 

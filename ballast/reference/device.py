@@ -322,6 +322,7 @@ class BalloonDevice:
             head=chain.head,
             out=list(chain.out),
             in_=list(chain.in_),
+            indirect=chain.indirect,
         )
         handler = {
             Queue.INFLATE: self._inflate,

@@ -87,6 +87,7 @@ class Chain(NamedTuple):
     head: int
     out: list[Buffer]
     in_: list[Buffer]
+    indirect: bool = False  # the elements came from an indirect table
 
 
 class UsedElem(NamedTuple):
@@ -499,11 +500,13 @@ class DeviceQueue:
         idx = head
         seen = 0
         total = 0
+        indirect = False
         while True:
             addr, length, flags, nxt = unpack(read(base + DESC_SIZE * idx, DESC_SIZE))
             seen += 1
             if flags & VIRTQ_DESC_F_INDIRECT:
                 total = self._walk_indirect(idx, addr, length, flags, out, in_, total)
+                indirect = True
                 break
             if flags & VIRTQ_DESC_F_WRITE:
                 in_.append((addr, length))
@@ -526,7 +529,7 @@ class DeviceQueue:
             idx = nxt
         if total > _MAX_CHAIN_BYTES:
             raise QueueError(QueueRule.CHAIN_TOO_BIG, f"chain {head} totals {total} bytes")
-        return Chain(head, out, in_)
+        return Chain(head, out, in_, indirect)
 
     def _walk_indirect(
         self,
