@@ -27,3 +27,12 @@ class NotSupported(Exception):
 
 class NotObservable(Exception):
     """This target cannot show what a clause is about; the message says why."""
+
+
+class ClauseViolated(Exception):
+    """A test that watches every clause (a property test) stopped because a monitor saw a
+    violation: the test's verdict is that clause's violation verdict, not ERROR."""
+
+    def __init__(self, clauses: list[str], message: str) -> None:
+        super().__init__(message)
+        self.clauses = clauses

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ballast.errors import NotObservable, NotSupported, PeerCrashed, PeerTimeout
+from ballast.errors import ClauseViolated, NotObservable, NotSupported, PeerCrashed, PeerTimeout
 from ballast.monitors.verdicts import Finding, Verdict, worst
 
 VIOLATIONS = (Verdict.FAIL, Verdict.WARN)
@@ -71,18 +71,28 @@ def judge(
         if bad:
             clause_verdicts[clause] = worst([f.verdict for f in bad])
             messages.extend(f"{clause} (also seen): {f.message}" for f in bad)
-    verdict = worst([clause_verdicts[c] for c in tagged])
+    stopped_on = [c for c in _violated(error) if c in clause_verdicts]
+    verdict = worst([clause_verdicts[c] for c in [*tagged, *stopped_on]])
     relevant = [f for f in findings if f.clause in tagged or f.verdict in VIOLATIONS]
     return Judgement(verdict, "; ".join(dict.fromkeys(messages)), clause_verdicts, relevant)
+
+
+def _violated(error: BaseException | None) -> list[str]:
+    """The clauses a ``ClauseViolated`` (or a group holding some) stopped the test on."""
+    if isinstance(error, BaseExceptionGroup):
+        return [c for e in error.exceptions for c in _violated(e)]
+    return list(error.clauses) if isinstance(error, ClauseViolated) else []
 
 
 def _early_exit(error: BaseException | None) -> tuple[Verdict, str] | None:
     """How the test body ended.  A group of exceptions (hypothesis raises one when it finds
     several distinct failures) ends as its worst member, with every member's message."""
-    if error is None:
-        return None
+    if error is None or isinstance(error, ClauseViolated):
+        return None  # the monitors' findings say what happened
     if isinstance(error, BaseExceptionGroup):
         leaves = [exit for e in error.exceptions if (exit := _early_exit(e)) is not None]
+        if not leaves:
+            return None
         verdict = worst([v for v, _ in leaves])
         return verdict, " | ".join(dict.fromkeys(m for v, m in leaves if v == verdict))
     if isinstance(error, NotSupported):
