@@ -237,7 +237,9 @@ def test_a_new_round_while_one_is_in_flight_gets_a_new_id(open_link: Open) -> No
     link.driver.run_until_idle()
     findings = {f.clause: str(f.verdict) for f in link.findings()}
     assert findings["balloon.device.hinting.02"] == "PASS"
-    assert findings["balloon.device.hinting.03"] == "PASS"  # stale pages left alone
+    # stale pages left alone, as every hinted page is: QEMU uses hints invisibly (it only
+    # skips them in migration), so ignoring stale ones cannot be shown (findings doc)
+    assert findings["balloon.device.hinting.03"] == "NOT_OBSERVABLE"
 
 
 def test_hinting_needs_a_driver_that_negotiated_it(open_link: Open) -> None:
