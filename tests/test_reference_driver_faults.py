@@ -110,6 +110,12 @@ def balloon(rig: Rig) -> None:
     rig.driver.use_pages(700)
 
 
+def held_balloon(rig: Rig) -> None:
+    """``balloon`` with acknowledgements held back: the window before an ack exists."""
+    rig.machine.hold_completions = True
+    balloon(rig)
+
+
 def stats(rig: Rig) -> None:
     for _ in range(3):
         rig.device.request_stats()
@@ -264,7 +270,7 @@ CASES: dict[str, Case] = {
         lambda o: any(o.rig.page(p, 8) == b"ballast:" for p in o.rig.device.balloon_pages),
     ),
     "use_before_deflate_ack": Case(balloon, lambda o: o.touched_in_flight("deflateq")),
-    "use_during_inflate": Case(balloon, lambda o: o.touched_in_flight("inflateq")),
+    "use_during_inflate": Case(held_balloon, lambda o: o.touched_in_flight("inflateq")),
     "deflate_before_inflate_ack": Case(balloon, deflate_overlaps_unacked_inflate),
     "never_update_actual": Case(balloon, lambda o: o.rig.device.actual == 0),
     "legacy_trust_used_len": Case(

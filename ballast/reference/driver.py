@@ -546,8 +546,10 @@ class BalloonDriver:
                 self._capture(pfns)
             head = self._post_pfns(Queue.INFLATE, pfns)
             inflate.kick()
-            if self._fault("use_during_inflate"):
-                self._write_pattern(pfns[0])  # fault: page used before the inflate ack
+            if self._fault("use_during_inflate") and not inflate.queue.used_pending():
+                # fault: page used before the inflate ack (only while there is no ack yet:
+                # once acknowledged, the write would be reuse without deflate instead)
+                self._write_pattern(pfns[0])
             if self._fault("deflate_before_inflate_ack") and len(pfns) > 1:
                 early = self._post_pfns(Queue.DEFLATE, pfns[:1])  # fault: deflate unacked page
                 deflate.kick()
