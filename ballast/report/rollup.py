@@ -102,11 +102,6 @@ def column_of(test: dict[str, Any]) -> tuple[str, str]:
     return implementation_of(test), test["subject"]
 
 
-def column_label(entry: dict[str, Any]) -> str:
-    """How reports name a roll-up column: "reference (device)", "qemu (device)"."""
-    return f"{entry['implementation']} ({entry['side']})"
-
-
 def rollup_clauses(tests: Sequence[dict[str, Any]], catalogue: Catalogue) -> list[dict[str, Any]]:
     """One entry per clause and (implementation, side), in catalogue order: every clause a
     test speaks for, plus every active clause of that side as UNTESTED, so the matrix and
