@@ -179,7 +179,7 @@ class Catalogue:
                 f"unknown area '{area}'; `ballast spec stats` lists the areas (e.g. balloon, "
                 "stats, balloon.stats)"
             )
-        kinds = {c.testability for c in self} | {"not-automatic"}
+        kinds = (*TESTABILITY, "not-automatic")
         if testability is not None and testability not in kinds:
             raise UsageError(
                 f"unknown testability '{testability}'; known: {', '.join(sorted(kinds))}"
