@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ballast.link import TRANSPORTS, LinkConfig, LinkLike
+from ballast.matrix import FeatureSet, Matrix
 from ballast.monitors.verdicts import Finding
 from ballast.reference.balloon import Numbering
 from ballast.reference.device import DeviceOptions
@@ -20,17 +21,24 @@ from ballast.timeouts import scaled
 
 @dataclass(frozen=True)
 class LinkParam:
-    """One value of the transport dimension: a transport and the guest byte order."""
+    """One cell a test runs in: a transport, the guest byte order, and the feature set the
+    device offers (see ballast.matrix)."""
 
     transport: str
     big_endian: bool = False
+    feature_set: FeatureSet | None = None  # None: the device's own default offer
+
+    @property
+    def transport_id(self) -> str:
+        return self.transport + ("-be" if self.big_endian else "")
 
     @property
     def id(self) -> str:
-        return self.transport + ("-be" if self.big_endian else "")
+        suffix = f"@{self.feature_set.id}" if self.feature_set else ""
+        return self.transport_id + suffix
 
 
-ALL_PARAMS = (
+TRANSPORT_PARAMS = (
     LinkParam("pci-modern"),
     LinkParam("pci-transitional"),
     LinkParam("mmio-v2"),
@@ -39,29 +47,45 @@ ALL_PARAMS = (
     LinkParam("mmio-v1"),
     LinkParam("mmio-v1", big_endian=True),
 )
+TRANSPORT_IDS = tuple(p.transport_id for p in TRANSPORT_PARAMS)
 
 
 def params_for(
-    clauses: list[Clause], wanted: list[str] | None = None, explicit: bool = False
+    clauses: list[Clause],
+    matrix: Matrix,
+    wanted: list[str] | None = None,
+    explicit: bool = False,
 ) -> list[LinkParam]:
-    """Transports a test applies to: its clauses' legacy and transport conditions decide;
-    big-endian guests only matter for legacy clauses.  ``explicit``: the test named its
-    transports itself (``requires(transport=...)``), so only ``wanted`` counts."""
-    if explicit and wanted is not None:
-        return [p for p in ALL_PARAMS if p.id in wanted]
+    """The cells a test runs in: its clauses' legacy and transport conditions pick the
+    transports (big-endian guests only matter for legacy clauses), the matrix the feature
+    sets.  ``explicit``: the test named its transports itself (``requires(transport=...)``),
+    so only ``wanted`` counts."""
     legacy = any(c.legacy or c.conditions.get("legacy") for c in clauses)
     buses = {c.conditions["transport"] for c in clauses if "transport" in c.conditions}
-    chosen = []
-    for param in ALL_PARAMS:
+
+    def applies(param: LinkParam) -> bool:
+        if explicit and wanted is not None:
+            return param.transport_id in wanted
         spec = TRANSPORTS[param.transport]
         if spec.legacy != legacy or (param.big_endian and not legacy):
-            continue
+            return False
         if buses and spec.bus not in buses:
-            continue
-        if wanted and param.id not in wanted and param.transport not in wanted:
-            continue
-        chosen.append(param)
-    return chosen
+            return False
+        return not wanted or param.transport_id in wanted or param.transport in wanted
+
+    transports = [p for p in TRANSPORT_PARAMS if applies(p)]
+
+    def cells(need_offer: bool) -> list[LinkParam]:
+        return [
+            dataclasses.replace(param, feature_set=cell.feature_set)
+            for cell in matrix.cells
+            for param in transports
+            if cell.runs(param.transport, clauses, need_offer)
+        ]
+
+    # A test no set of the matrix can meet still runs in the base cells, where it reports
+    # that its feature is not offered rather than vanishing from the results.
+    return cells(need_offer=True) or cells(need_offer=False)
 
 
 class Harness:
@@ -106,6 +130,10 @@ def build(
     options = dataclasses.replace(
         DeviceOptions(numbering=numbering), **(device_overrides or {}), faults=device_faults
     )
+    if param.feature_set is not None:  # the cell's offer bounds whatever the test asks for
+        options = dataclasses.replace(
+            options, features=options.features & param.feature_set.features
+        )
     policy = dataclasses.replace(
         DriverPolicy(numbering=numbering, timeout=scaled(DriverPolicy.timeout)),
         memory_layout=MemoryLayout.for_ram(memory_size),

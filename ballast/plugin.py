@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from ballast.errors import USAGE_EXIT, UsageError
-from ballast.harness import ALL_PARAMS, Harness, LinkParam, build, params_for
+from ballast.harness import TRANSPORT_IDS, TRANSPORT_PARAMS, Harness, LinkParam, build, params_for
 from ballast.judge import judge
+from ballast.matrix import DEFAULT_MATRIX, Matrix, load_feature_sets
 from ballast.monitors.verdicts import Verdict
 from ballast.reference.faults import faults_of
 from ballast.report.waivers import apply_waivers, load_waivers
@@ -43,7 +44,11 @@ class Session:
 
     def __init__(self, config: pytest.Config) -> None:
         opt = config.option
-        QEMU.configure(settings_from_options(opt))
+        feature_sets = load_feature_sets()
+        QEMU.configure(
+            settings_from_options(opt),
+            feature_sets.matrix(opt.ballast_matrix or QEMU.matrix).cells,
+        )
         self.catalogue: Catalogue = load_catalogue()
         self.device: Choice = choose("device", opt.ballast_device)
         self.driver: Choice = choose("driver", opt.ballast_driver)
@@ -55,12 +60,20 @@ class Session:
         self.areas = set(opt.ballast_areas or [])
         for area in self.areas:
             self.catalogue.select(area=area)  # an unknown area is a usage error
-        known = {p.id for p in ALL_PARAMS} | {p.transport for p in ALL_PARAMS}
+        known = set(TRANSPORT_IDS) | {p.transport for p in TRANSPORT_PARAMS}
         for transport in opt.ballast_transports or []:
             if transport not in known:
                 raise UsageError(
                     f"unknown transport '{transport}'; known: {', '.join(sorted(known))}"
                 )
+        # The device side decides the cells: its target's matrix (driver tests face the
+        # reference device), unless --matrix names one for every test.
+        self.matrices: dict[str, Matrix] = {
+            "device": feature_sets.matrix(
+                opt.ballast_matrix or getattr(self.device.target, "matrix", DEFAULT_MATRIX)
+            ),
+            "driver": feature_sets.matrix(opt.ballast_matrix or DEFAULT_MATRIX),
+        }
         self.profile = opt.ballast_profile
         self.marker_problems: list[str] = []  # from collection, reported as one exit-2 line
         if self.profile:
@@ -131,6 +144,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         metavar="NAME",
         help="run only on this transport (pci-modern, pci-legacy-be, ...)",
+    )
+    group.addoption(
+        "--matrix",
+        dest="ballast_matrix",
+        metavar="NAME",
+        help="transport x feature-set matrix (fixtures/feature-sets.yaml; default: the "
+        "device target's own, e.g. qemu-ci for qemu; qemu-full is every combination)",
     )
     group.addoption(
         "--certification",
@@ -216,7 +236,7 @@ def subject_of(node: Any) -> str:
     return "driver" if "driver" in parts else "device"
 
 
-REQUIRES = {"subject": ("device", "driver"), "transport": tuple(p.id for p in ALL_PARAMS)}
+REQUIRES = {"subject": ("device", "driver"), "transport": TRANSPORT_IDS}
 
 
 def requires_problems(node: Any) -> list[str]:
@@ -255,7 +275,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if "transport" in mark.kwargs:
             wanted = [t for t in mark.kwargs["transport"] if not wanted or t in wanted]
             explicit = True
-    params = params_for(clauses, wanted, explicit)
+    matrix = session.matrices[subject_of(metafunc.definition)]
+    params = params_for(clauses, matrix, wanted, explicit)
     metafunc.parametrize("link_param", params, ids=[p.id for p in params])
     if metafunc.config.option.ballast_selftest:
         subject = subject_of(metafunc.definition)

@@ -217,6 +217,7 @@ class ResultsWriter:
                 "device": _implementation("device", session.device),
                 "driver": _implementation("driver", session.driver),
                 "interpretations": session.interpretations,
+                "matrix": {side: _matrix(m) for side, m in session.matrices.items()},
                 "profile": session.profile,
                 "certification_run": certification,
                 "hypothesis": _hypothesis_info(self.config),
@@ -251,6 +252,22 @@ def _hypothesis_info(config: pytest.Config) -> dict[str, Any]:
     return {
         "derandomize": settings.default.derandomize,
         "seed": getattr(config.option, "hypothesis_seed", None),
+    }
+
+
+def _matrix(matrix: Any) -> dict[str, Any]:
+    """The cells a side's tests ran in (fixtures/feature-sets.yaml), features in hex."""
+    return {
+        "id": matrix.id,
+        "cells": [
+            {
+                "feature_set": cell.feature_set.id,
+                "features": f"{cell.feature_set.features:#x}",
+                "transports": list(cell.transports) if cell.transports else "all",
+                "every_test": cell.every_test,
+            }
+            for cell in matrix.cells
+        ],
     }
 
 

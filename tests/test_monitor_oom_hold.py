@@ -3,7 +3,7 @@ for a different size (found by the property suite: a repeated target was a false
 
 from __future__ import annotations
 
-from ballast.harness import ALL_PARAMS, build
+from ballast.harness import TRANSPORT_PARAMS, build
 from ballast.monitors.verdicts import Verdict
 from ballast.spec.catalogue import load_catalogue
 from ballast.targets import Choice
@@ -14,7 +14,7 @@ from suites import scenarios as s
 def _link():
     return build(
         "driver",
-        ALL_PARAMS[0],
+        TRANSPORT_PARAMS[0],
         Choice("device", REFERENCE, None),
         Choice("driver", REFERENCE, None),
         load_catalogue(),

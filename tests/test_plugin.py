@@ -137,6 +137,7 @@ def test_a_waived_failure_is_skipped_in_a_certification_run(tmp_path: Path) -> N
         (["--waivers", "no-such-waivers.yaml"], SUITE, "waivers file"),
         (["--area", "nowhere"], SUITE, "unknown area 'nowhere'"),
         (["--transport", "pci-nosuch"], SUITE, "unknown transport 'pci-nosuch'"),
+        (["--matrix", "nosuch"], SUITE, "unknown matrix 'nosuch'; known: reference"),
         (
             [],
             SUITE.replace("balloon.driver.stats.02", "balloon.driver.stats.99"),
@@ -263,6 +264,8 @@ def test_a_qemu_that_dies_or_hangs_is_crash_or_timeout_in_results_json(
         str(Path(__file__).parent / "fakes" / "qemu_fault.py"),
         "--report-dir",
         str(tmp_path / "out"),
+        "-k",
+        "qemu-default",  # the base cell only (the clause depends on EVENT_IDX: two cells)
         body=QEMU_SUITE,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr

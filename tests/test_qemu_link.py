@@ -21,7 +21,7 @@ from ballast.reference import balloon as b
 from ballast.reference.allocator import PageState
 from ballast.reference.balloon import Numbering
 from ballast.reference.device import DEFAULT_FEATURES, DeviceOptions
-from ballast.reference.driver import DriverError, DriverPolicy
+from ballast.reference.driver import DriverPolicy, QueueAbsent
 from ballast.reference.guestmem import page_pattern
 from ballast.spec.catalogue import load_catalogue
 from ballast.targets.qemu.link import QemuLink
@@ -295,7 +295,7 @@ def test_qemu_numbers_queues_densely(open_link: Open, numbering: Numbering) -> N
     without_hint = DEFAULT_FEATURES & ~mask(Feature.VIRTIO_BALLOON_F_FREE_PAGE_HINT)
     link = open_link(device={"features": without_hint}, driver={"numbering": numbering})
     if numbering is Numbering.FIXED:
-        with pytest.raises(DriverError, match=r"reporting_vq \(queue 4\) does not exist"):
+        with pytest.raises(QueueAbsent, match=r"reporting_vq \(queue 4\) does not exist"):
             link.driver.init()
         return
     link.driver.init()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Any, cast
 
+from ballast.errors import NotObservable
 from ballast.monitors.events import EventLog, Kind
 from ballast.reference import balloon as b
 from ballast.reference.allocator import PagePool, PageState
@@ -88,6 +89,12 @@ class FeaturesRefused(DriverError):
 
 class DeviceNeedsReset(DriverError):
     """The device set DEVICE_NEEDS_RESET; call :meth:`BalloonDriver.init` again."""
+
+
+class QueueAbsent(DriverError, NotObservable):
+    """A negotiated feature's queue is not where the chosen queue-numbering reading puts
+    it.  No clause says where queues are (the Virtqueues section is descriptive), so the
+    clauses that need the queue cannot be observed under that reading."""
 
 
 class DriverTimeout(DriverError):
@@ -339,7 +346,13 @@ class BalloonDriver:
                 "driver", Kind.QUEUE_SIZE_SEEN, index=index, role=str(role), max_size=size
             )
             if not size:
-                raise self._fail(DriverError(f"{role} (queue {index}) does not exist"))
+                raise self._fail(
+                    QueueAbsent(
+                        f"{role} (queue {index}) does not exist under queue-numbering="
+                        f"{self.policy.numbering}; the device numbers its queues another way "
+                        "(see --spec-interpretation queue-numbering=...)"
+                    )
+                )
             if t.legacy:
                 span = legacy_layout(size, 0, LEGACY_PCI_QUEUE_ALIGN).end
                 ring = legacy_layout(size, arena.alloc(span, PAGE_SIZE), LEGACY_PCI_QUEUE_ALIGN)

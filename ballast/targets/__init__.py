@@ -24,6 +24,9 @@ class Target(Protocol):
     name: str
     sides: tuple[str, ...]  # which sides it can stand in for: "device", "driver"
     api_version: str
+    # Optional: the matrix (fixtures/feature-sets.yaml) its device tests run in by default;
+    # a target without one gets "reference" (every transport, the full offer).
+    # matrix: str
 
     def prerequisites(self) -> str | None:
         """None when it can run here, else the first missing piece and how to get it."""

@@ -12,6 +12,7 @@ class ReferenceTarget:
     name = "reference"
     sides = ("device", "driver")
     api_version = "1"
+    matrix = "reference"  # fixtures/feature-sets.yaml
 
     def prerequisites(self) -> str | None:
         return None

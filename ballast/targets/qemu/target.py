@@ -15,6 +15,7 @@ from typing import Any
 
 from ballast.errors import UsageError
 from ballast.link import TRANSPORTS, LinkConfig
+from ballast.matrix import Cell
 from ballast.spec.catalogue import Catalogue
 from ballast.targets.qemu.errors import QemuNotFound
 from ballast.targets.qemu.link import QemuLink, launch_options
@@ -34,14 +35,18 @@ class QemuTarget:
     name = "qemu"
     sides = ("device",)
     api_version = "1"
+    matrix = "qemu-ci"  # fixtures/feature-sets.yaml
 
     def __init__(self) -> None:
         self.settings = QemuSettings()
         self.last_command_line: str | None = None
+        self.cells: tuple[Cell, ...] = ()
 
-    def configure(self, settings: QemuSettings) -> None:
-        """Use ``settings`` (binary, extra arguments, machines) for every later link."""
+    def configure(self, settings: QemuSettings, cells: tuple[Cell, ...] = ()) -> None:
+        """Use ``settings`` (binary, extra arguments, machines) for every later link;
+        ``cells`` are the matrix cells the run tests (their command lines go in run info)."""
         self.settings = settings
+        self.cells = cells
 
     def prerequisites(self) -> str | None:
         try:
@@ -56,8 +61,9 @@ class QemuTarget:
 
     def describe(self, side: str, variant: str | None) -> dict[str, Any]:
         """Version, binary, machines, the command line of the last link this process
-        opened (None before the first, and in an xdist controller), and the command line
-        each transport gets with default options (sockets and firmware in ``<workdir>``)."""
+        opened (None before the first, and in an xdist controller), and the command line of
+        each cell the run tests, ``transport@feature-set`` (sockets and firmware, which
+        are per test, in ``<workdir>``; each test's own line is in its artifacts)."""
         binary = find_qemu(self.settings.binary)
         return {
             "version": qemu_version(binary),
@@ -66,15 +72,17 @@ class QemuTarget:
             "extra_args": list(self.settings.extra_args),
             "command_line": self.last_command_line,
             "command_lines": {
-                transport: self._template(binary, transport) for transport in TRANSPORTS
+                f"{transport}@{cell.feature_set.id}": self._template(
+                    binary, transport, cell.feature_set.features
+                )
+                for cell in self.cells
+                for transport in cell.transports or TRANSPORTS
             },
         }
 
-    def _template(self, binary: str, transport: str) -> str:
+    def _template(self, binary: str, transport: str, features: int) -> str:
         config = LinkConfig(transport=transport)
-        options = launch_options(
-            config, QemuProperties.from_features(config.device.features), self.settings
-        )
+        options = launch_options(config, QemuProperties.from_features(features), self.settings)
         workdir = Path("<workdir>")
         return shlex.join(
             build_argv(
