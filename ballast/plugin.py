@@ -22,7 +22,14 @@ from ballast.matrix import DEFAULT_MATRIX, Matrix, load_feature_sets
 from ballast.monitors.verdicts import Verdict
 from ballast.reference.faults import faults_of
 from ballast.report.waivers import apply_waivers, load_waivers
-from ballast.results import ResultsWriter, expectations_for, parse_interpretations, test_record
+from ballast.results import (
+    PROPERTY_RUNS,
+    PROPERTY_STEPS,
+    ResultsWriter,
+    expectations_for,
+    parse_interpretations,
+    test_record,
+)
 from ballast.spec.catalogue import Catalogue, load_catalogue
 from ballast.targets import Choice, choose
 from ballast.targets.qemu.settings import qemu_options, settings_from_options
@@ -151,6 +158,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="transport x feature-set matrix (fixtures/feature-sets.yaml; default: the "
         "device target's own, e.g. qemu-ci for qemu; qemu-full is every combination)",
+    )
+    group.addoption(
+        "--property-runs",
+        dest="ballast_property_runs",
+        type=int,
+        default=PROPERTY_RUNS,
+        metavar="N",
+        help=f"random scenarios per property test (default {PROPERTY_RUNS}; long runs: 200)",
+    )
+    group.addoption(
+        "--property-steps",
+        dest="ballast_property_steps",
+        type=int,
+        default=PROPERTY_STEPS,
+        metavar="N",
+        help=f"steps per random scenario (default {PROPERTY_STEPS})",
     )
     group.addoption(
         "--certification",
@@ -326,6 +349,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def selftest_variant() -> str | None:
     """The seeded-bug variant a self-test case runs (parametrized under --selftest)."""
     return None
+
+
+@pytest.fixture
+def property_budget(request: pytest.FixtureRequest, selftest_variant: str | None) -> dict[str, Any]:
+    """Hypothesis settings of a property test: --property-runs scenarios of
+    --property-steps steps.  A seeded-bug run (selftest, or TARGET:VARIANT on the side
+    under test) skips shrinking: it proves a verdict and needs no minimal example, and
+    shrinking a stateful failure without a deadline takes minutes."""
+    from hypothesis import Phase
+
+    option = request.config.option
+    session = request.config.stash[SESSION]
+    subject = subject_of(request.node)
+    variant = (
+        selftest_variant or (session.device if subject == "device" else session.driver).variant
+    )
+    budget: dict[str, Any] = {
+        "max_examples": option.ballast_property_runs,
+        "stateful_step_count": option.ballast_property_steps,
+    }
+    if variant:
+        budget["phases"] = [p for p in Phase if p is not Phase.shrink]
+    return budget
 
 
 @pytest.fixture

@@ -136,6 +136,9 @@ def test_record(
     }
 
 
+PROPERTY_RUNS, PROPERTY_STEPS = 8, 12  # examples per property test, steps per example
+
+
 def reproduce_command(item: pytest.Item, session: Session) -> str:
     args = [
         "python",
@@ -149,7 +152,16 @@ def reproduce_command(item: pytest.Item, session: Session) -> str:
     ]
     for key, value in sorted(session.interpretations.items()):
         args += ["--spec-interpretation", f"{key}={value}"]
-    args += _qemu_args(item.config.option)
+    option = item.config.option
+    if option.ballast_matrix:  # the cell in the node ID exists only in that matrix
+        args += ["--matrix", option.ballast_matrix]
+    args += _qemu_args(option)
+    for flag, value, default in (
+        ("--property-runs", option.ballast_property_runs, PROPERTY_RUNS),
+        ("--property-steps", option.ballast_property_steps, PROPERTY_STEPS),
+    ):
+        if value != default:
+            args += [flag, str(value)]
     info = _hypothesis_info(item.config)
     if info["seed"] is not None and not info["derandomize"]:
         args.append(f"--hypothesis-seed={info['seed']}")

@@ -297,3 +297,33 @@ def test_a_derandomized_run_names_no_seed(tmp_path: Path, monkeypatch: pytest.Mo
     results = results_of(tmp_path / "out")
     assert results["run"]["hypothesis"] == {"derandomize": True, "seed": None}
     assert "--hypothesis-seed" not in results["tests"][0]["reproduce"]
+
+
+BUDGET_SUITE = """
+import pytest
+
+pytestmark = pytest.mark.requires(subject="{subject}", transport=["pci-modern"])
+
+
+@pytest.mark.clause("core.driver.init.01")
+def test_budget(balloon, property_budget):
+    print("BUDGET", sorted((k, str(v)) for k, v in property_budget.items()))
+    balloon().driver.init()
+"""
+
+
+@pytest.mark.parametrize("variant", [None, "clear_status_bit"])
+def test_property_budget_follows_the_options_and_skips_shrinking_for_seeded_bugs(
+    tmp_path: Path, variant: str | None
+) -> None:
+    args = ["--property-runs", "3", "--property-steps", "5", "-s", "--report-dir"]
+    args += [str(tmp_path / "out")]
+    if variant:
+        args += ["--driver", f"reference:{variant}"]
+    proc = run_pytest(tmp_path, *args, body=BUDGET_SUITE)
+    assert "('max_examples', '3')" in proc.stdout and "('stateful_step_count', '5')" in proc.stdout
+    # a seeded bug: every phase but shrinking; otherwise hypothesis's own (all of them)
+    assert ("'phases'" in proc.stdout) == bool(variant)
+    assert "Phase.shrink" not in proc.stdout
+    (test,) = results_of(tmp_path / "out")["tests"]
+    assert "--property-runs 3 --property-steps 5" in test["reproduce"]

@@ -132,15 +132,14 @@ def machine_for(make, subject: str):
     return BalloonActivity
 
 
-def _run(balloon, subject: str) -> None:
+def _run(balloon, subject: str, budget: dict) -> None:
     # a target that cannot show which pages its device holds cannot have the invariant
     # checked: NOT_OBSERVABLE at once, rather than after hypothesis has shrunk the failure
     _ = balloon().host.balloon_pages
     run_state_machine_as_test(
         machine_for(balloon, subject),
         settings=settings(
-            max_examples=8,
-            stateful_step_count=12,
+            **budget,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),
@@ -151,11 +150,11 @@ def _run(balloon, subject: str) -> None:
 # any violation of any clause.
 @pytest.mark.clause("core.driver.init.01")
 @pytest.mark.requires(subject="driver", transport=ALL_TRANSPORTS)
-def test_random_activity_driver_under_test(balloon):
-    _run(balloon, "driver")
+def test_random_activity_driver_under_test(balloon, property_budget):
+    _run(balloon, "driver", property_budget)
 
 
 @pytest.mark.clause("core.device.reset.01")
 @pytest.mark.requires(subject="device", transport=ALL_TRANSPORTS)
-def test_random_activity_device_under_test(balloon):
-    _run(balloon, "device")
+def test_random_activity_device_under_test(balloon, property_budget):
+    _run(balloon, "device", property_budget)
