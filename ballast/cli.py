@@ -46,6 +46,12 @@ def parser() -> argparse.ArgumentParser:
 
     selftest = sub.add_parser("selftest", help="prove every test can fail against seeded bugs")
     selftest.add_argument("-n", dest="workers", default="2")
+    selftest.add_argument(
+        "--every-test",
+        action="store_true",
+        help="run every variant against every test of its side, not only its clause's "
+        "(finds variants that break undeclared clauses elsewhere; minutes, not seconds)",
+    )
     selftest.add_argument("pytest_args", nargs=argparse.REMAINDER)
     selftest.set_defaults(func=cmd_selftest)
 
@@ -82,7 +88,8 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     from ballast.selftest import run
 
     workers = [] if args.workers == "0" else ["-n", args.workers]
-    return run([*workers, *_rest(args.pytest_args)])
+    every = ["--selftest-every-test"] if args.every_test else []
+    return run([*workers, *every, *_rest(args.pytest_args)])
 
 
 def cmd_targets(args: argparse.Namespace) -> int:

@@ -195,6 +195,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="also run every test against the seeded-bug variants of its clauses "
         "(used by `ballast selftest`; verdicts are recorded, never failed)",
     )
+    group.addoption(
+        "--selftest-every-test",
+        dest="ballast_selftest_every_test",
+        action="store_true",
+        help="with --selftest: every variant of a test's side, not only its clauses'",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis's plugin reads --hypothesis-seed
@@ -303,9 +309,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("link_param", params, ids=[p.id for p in params])
     if metafunc.config.option.ballast_selftest:
         subject = subject_of(metafunc.definition)
+        every = metafunc.config.option.ballast_selftest_every_test
         variants = [
             None,
-            *sorted(name for name, fault in faults_of(subject).items() if fault.clause in ids),
+            *sorted(
+                name for name, fault in faults_of(subject).items() if every or fault.clause in ids
+            ),
         ]
         metafunc.parametrize(
             "selftest_variant", variants, ids=["clean" if v is None else v for v in variants]

@@ -110,6 +110,11 @@ _FAULTS = [
         "driver",
         "balloon.driver.stats.01",
         "keeps two buffers available in the statsq",
+        also=("balloon.driver.stats.03",),
+        why_also=(
+            "the device returns the older of two held buffers at once, and a driver that "
+            "keeps a second one out does not answer that use with a new buffer"
+        ),
     ),
     Fault(
         "stats_no_initial_buffer",
@@ -491,16 +496,22 @@ _FAULTS = [
         "device",
         "balloon.driver.stats.07",
         "ignores stats buffers that do not carry all ten tags",
+        also=("balloon.device.stats.01",),
+        why_also=(
+            "a buffer with unknown tags in it carries fewer than ten known ones, so the "
+            "device drops its recognised entries along with the unknown ones"
+        ),
     ),
     Fault(
         "stats_drop_unordered",
         "device",
         "balloon.driver.stats.06",
         "ignores stats buffers whose tags are not in ascending order",
-        also=("balloon.device.stats.02",),
+        also=("balloon.device.stats.02", "balloon.device.stats.01"),
         why_also=(
             "a device that ignores out-of-order stats does not accept entries in any "
-            "order: one behaviour, seen from each side"
+            "order: one behaviour, seen from each side; and an unknown tag between known "
+            "ones breaks the order, so the recognised entries are lost too"
         ),
     ),
     Fault(
