@@ -417,8 +417,11 @@ def balloon(request: pytest.FixtureRequest, link_param: LinkParam, selftest_vari
         return harness
 
     yield make
+    # The item outlives its test (until the session ends): drop the links, or a run of
+    # thousands of tests keeps every guest memory and event log alive.
     for harness in request.node.stash.get(HARNESSES, []):
         harness.close()
+    request.node.stash[HARNESSES] = []
 
 
 @pytest.hookimpl(wrapper=True)
