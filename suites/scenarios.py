@@ -17,6 +17,7 @@ from ballast.reference.device import DEFAULT_FEATURES
 from ballast.reference.driver import DEFAULT_ACCEPT, FeaturesRefused
 from ballast.reference.faults import faults_of
 from ballast.virtio.features import mask
+from ballast.virtio.layout import ISR_CONFIG
 from ballast.virtio.status import Status
 
 __all__ = ["FeaturesRefused", "contextlib", "faults_of"]
@@ -155,3 +156,39 @@ def read_isr_twice(h: Harness) -> None:
     h.events.emit("driver", Kind.ISR_READ, value=first, repeat=False)
     h.events.emit("driver", Kind.ISR_READ, value=t.read_isr(), repeat=True)
     target(h, 0)  # a fresh interrupt: the driver catches up with num_pages
+
+
+# -- virtio-mmio registers read by the test through the driver's transport ------------------
+
+
+def read_mmio_identity(h: Harness) -> None:
+    """Read MagicValue, Version and DeviceID of the live device."""
+    magic, version, device_id = h.driver.transport.identity()
+    h.events.emit(
+        "driver", Kind.MMIO_IDENTITY_SEEN, magic=magic, version=version, device_id=device_id
+    )
+
+
+def interrupt_status_until_ack(h: Harness) -> None:
+    """Make the device raise a config interrupt; read InterruptStatus twice, acknowledge
+    the config bit, read it again."""
+    t = h.driver.transport
+    h.host.set_target(1)
+    for ack in (0, 0, ISR_CONFIG, 0):
+        h.events.emit("driver", Kind.INTERRUPT_STATUS_SEEN, value=t.interrupt_status())
+        if ack:
+            t.write_interrupt_ack(ack)
+            h.events.emit("driver", Kind.INTERRUPT_ACKED, mask=ack)
+    target(h, 0)  # a fresh interrupt: the driver catches up with num_pages
+
+
+def reset_with_interrupt_pending(h: Harness) -> None:
+    """Reset a live device with a config interrupt pending, then read InterruptStatus and
+    every queue's QueueReady."""
+    t = h.driver.transport
+    h.host.set_target(1)
+    t.reset()
+    h.events.emit("driver", Kind.DRIVER_RESET)
+    status = t.interrupt_status()
+    ready = {index: t.queue_ready(index) for index in range(t.num_queues())}
+    h.events.emit("driver", Kind.MMIO_RESET_STATE, interrupt_status=status, ready=ready)

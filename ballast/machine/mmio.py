@@ -8,34 +8,77 @@ starts at 0x100.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from ballast.machine.regs import Register, RegisterBank, attribute, constant, queue_address
+from ballast.monitors.events import EventLog, Kind
 from ballast.virtio.device import VirtioDeviceModel
 from ballast.virtio.layout import MMIO_MAGIC, Mmio
+from ballast.virtio.status import Status
 
 MMIO_BLOCK_SIZE = 0x200
 QEMU_VENDOR_ID = 0x554D4551  # "QEMU", what QEMU's virtio-mmio reports
 _NO_REGION = 0xFFFFFFFF  # SHMLen/SHMBase halves of a region that does not exist
 
+_UNDEFINED_INTERRUPT_BIT = 0x4  # what fault mmio_interrupt_undefined_bits sets
+_DRIVER_OK = int(Status.DRIVER_OK)
+
 MmioVersion = Literal[1, 2]
+DecoyKind = Literal["bad-magic", "bad-version", "no-device"]
 
 
 class VirtioMmioDevice:
     """One virtio-mmio transport for ``model`` (a legacy-only model for version 1, a
-    modern-only one for version 2)."""
+    modern-only one for version 2) mapped at ``base``.
 
-    def __init__(self, model: VirtioDeviceModel, version: MmioVersion) -> None:
+    Every control register access is reported as ``MMIO_ACCESS`` (the order of the
+    driver's accesses is what the mmio.driver clauses are about), but for the hot paths:
+    QueueNotify (the model reports QUEUE_NOTIFIED) and InterruptStatus reads of 0.  ``interrupt_noise``
+    is ORed into InterruptStatus while an interrupt is pending: undefined bits a driver
+    must ignore (a test's deliberate device misbehaviour)."""
+
+    def __init__(
+        self,
+        model: VirtioDeviceModel,
+        version: MmioVersion,
+        base: int = 0,
+        interrupt_noise: int = 0,
+    ) -> None:
         if version not in (1, 2):
             raise ValueError(f"virtio-mmio version must be 1 or 2, got {version}")
         self.model = model
         self.version = version
+        self.base = base
         self.guest_page_size = 0
         """As last written; like QEMU, not cleared by reset (Linux writes it once, at
         probe, before resetting the device)."""
+        if "mmio_interrupt_undefined_bits" in model.faults:
+            interrupt_noise |= _UNDEFINED_INTERRUPT_BIT
+        self.interrupt_noise = interrupt_noise
+        self._ready_written: dict[int, int] = {}  # fault mmio_ready_survives_reset
         registers = _common_registers(model, version)
-        registers.update(_legacy_registers(self) if version == 1 else _modern_registers(model))
+        registers.update(_legacy_registers(self) if version == 1 else _modern_registers(self))
+        registers.update(_faulty_registers(self))
         self._bank = RegisterBank(f"mmio-v{version}", registers, model.events)
+        self._names = {offset: r.name for offset, r in registers.items()}
+
+    def _interrupt_status(self) -> int:
+        m = self.model
+        status = m.isr
+        if status and "mmio_status_clear_on_read" in m.faults:
+            m.ack_interrupt(status)  # fault: reading clears the bits, as PCI's ISR does
+        return status | self.interrupt_noise if status else 0
+
+    def _queue_ready(self) -> int:
+        m = self.model
+        if "mmio_ready_survives_reset" in m.faults:  # fault: the last value written
+            return self._ready_written.get(m.queue_select, 0)
+        return m.read_queue("enabled")
+
+    def _write_queue_ready(self, value: int) -> None:
+        self._ready_written[self.model.queue_select] = value
+        self.model.write_queue_enable(value)
 
     @property
     def page_size(self) -> int:
@@ -46,15 +89,49 @@ class VirtioMmioDevice:
 
     def read(self, offset: int, width: int) -> int:
         if offset >= Mmio.CONFIG:
+            self._check_config(offset, width)
             data = self.model.config_read(offset - Mmio.CONFIG, width)
             return int.from_bytes(data, "little")
-        return self._bank.read(offset, width)
+        queue = self.model.queue_select
+        value = self._bank.read(offset, width)
+        if value or offset != Mmio.INTERRUPT_STATUS:
+            self._report(offset, False, value, queue)
+        return value
 
     def write(self, offset: int, width: int, value: int) -> None:
         if offset >= Mmio.CONFIG:
+            self._check_config(offset, width)
             self.model.config_write(offset - Mmio.CONFIG, value.to_bytes(width, "little"))
-        else:
-            self._bank.write(offset, width, value)
+            return
+        queue = self.model.queue_select
+        self._bank.write(offset, width, value)
+        if offset != Mmio.QUEUE_NOTIFY:
+            self._report(offset, True, value, queue)
+
+    def _report(self, offset: int, write: bool, value: int, queue: int) -> None:
+        self.model.events.emit(
+            "device",
+            Kind.MMIO_ACCESS,
+            base=self.base,
+            register=self._names.get(offset),
+            offset=offset,
+            write=write,
+            value=value,
+            queue=queue,
+        )
+
+    def _check_config(self, offset: int, width: int) -> None:
+        """Device config beyond what the device defines is no register either."""
+        if offset - Mmio.CONFIG + width > self.model.backend.config_size():
+            self.model.events.emit(
+                "device",
+                Kind.REGISTER_MISUSE,
+                block=self._bank.block,
+                register=None,
+                offset=offset,
+                width=width,
+                problem="undefined",
+            )
 
 
 def _common_registers(m: VirtioDeviceModel, version: int) -> dict[int, Register]:
@@ -84,7 +161,7 @@ def _common_registers(m: VirtioDeviceModel, version: int) -> dict[int, Register]
         Mmio.QUEUE_SIZE_MAX: Register("QueueSizeMax", 4, read=lambda: m.read_queue("max_size")),
         Mmio.QUEUE_SIZE: Register("QueueSize", 4, write=lambda v: m.write_queue("size", v)),
         Mmio.QUEUE_NOTIFY: Register("QueueNotify", 4, write=lambda v: m.notify(v & 0xFFFF, v)),
-        Mmio.INTERRUPT_STATUS: Register("InterruptStatus", 4, read=lambda: m.isr),
+        Mmio.INTERRUPT_STATUS: Register("InterruptStatus", 4),  # see _faulty_registers
         Mmio.INTERRUPT_ACK: Register("InterruptACK", 4, write=m.ack_interrupt),
         Mmio.STATUS: Register("Status", 4, read=lambda: m.status, write=m.write_status),
     }
@@ -108,10 +185,11 @@ def _legacy_registers(device: VirtioMmioDevice) -> dict[int, Register]:
     }
 
 
-def _modern_registers(m: VirtioDeviceModel) -> dict[int, Register]:
+def _modern_registers(device: VirtioMmioDevice) -> dict[int, Register]:
+    m = device.model
     registers = {
         Mmio.QUEUE_READY: Register(
-            "QueueReady", 4, read=lambda: m.read_queue("enabled"), write=m.write_queue_enable
+            "QueueReady", 4, read=device._queue_ready, write=device._write_queue_ready
         ),
         Mmio.SHM_SEL: Register("SHMSel", 4, write=lambda v: None),
         Mmio.SHM_LEN_LOW: constant("SHMLenLow", 4, _NO_REGION),
@@ -119,7 +197,7 @@ def _modern_registers(m: VirtioDeviceModel) -> dict[int, Register]:
         Mmio.SHM_BASE_LOW: constant("SHMBaseLow", 4, _NO_REGION),
         Mmio.SHM_BASE_HIGH: constant("SHMBaseHigh", 4, _NO_REGION),
         Mmio.QUEUE_RESET: Register("QueueReset", 4, read=lambda: 0, write=m.write_queue_reset),
-        Mmio.CONFIG_GENERATION: Register("ConfigGeneration", 4, read=m.read_generation),
+        Mmio.CONFIG_GENERATION: Register("ConfigGeneration", 4, read=_generation(m)),
     }
     pairs = (
         ("desc", Mmio.QUEUE_DESC_LOW, ("QueueDescLow", "QueueDescHigh")),
@@ -129,3 +207,84 @@ def _modern_registers(m: VirtioDeviceModel) -> dict[int, Register]:
     for field, offset, names in pairs:
         registers[offset], registers[offset + 4] = queue_address(m, field, names, readable=False)
     return registers
+
+
+def _generation(m: VirtioDeviceModel) -> Callable[[], int]:
+    if "mmio_generation_stuck" in m.faults:
+        return lambda: 0  # fault: the generation never moves
+    return m.read_generation
+
+
+def _faulty_registers(device: VirtioMmioDevice) -> dict[int, Register]:
+    """Registers the mmio seeded bugs of the device change: the identity turns wrong once
+    the device is live (faults mmio_bad_magic_live, mmio_version_1_live)."""
+    m = device.model
+
+    def live_fault(name: str) -> bool:
+        return name in m.faults and bool(m.status & _DRIVER_OK)
+
+    def magic() -> int:
+        swapped = int.from_bytes(MMIO_MAGIC.to_bytes(4, "little"), "big")
+        return swapped if live_fault("mmio_bad_magic_live") else MMIO_MAGIC
+
+    def version() -> int:
+        return 1 if live_fault("mmio_version_1_live") else device.version
+
+    return {
+        Mmio.MAGIC_VALUE: Register("MagicValue", 4, read=magic),
+        Mmio.VERSION: Register("Version", 4, read=version),
+        Mmio.INTERRUPT_STATUS: Register("InterruptStatus", 4, read=device._interrupt_status),
+    }
+
+
+_DECOY_IDENTITY: dict[str, tuple[int, int, int]] = {
+    "bad-magic": (int.from_bytes(MMIO_MAGIC.to_bytes(4, "little"), "big"), 2, 5),
+    "bad-version": (MMIO_MAGIC, 3, 5),
+    "no-device": (MMIO_MAGIC, 2, 0),
+}
+
+
+class MmioDecoy:
+    """A virtio-mmio slot a driver must leave alone: a wrong MagicValue, a Version that
+    is neither 1 nor 2 (both claiming a balloon, so a driver that skips the check takes
+    it), or a placeholder with DeviceID 0.  Every other register reads 0 and ignores
+    writes; every access is reported as ``MMIO_ACCESS``."""
+
+    def __init__(self, kind: DecoyKind, base: int, events: EventLog) -> None:
+        self.kind = kind
+        self.base = base
+        self._events = events
+        magic, version, device_id = _DECOY_IDENTITY[kind]
+        self._identity = {
+            Mmio.MAGIC_VALUE: magic,
+            Mmio.VERSION: version,
+            Mmio.DEVICE_ID: device_id,
+        }
+
+    def read(self, offset: int, width: int) -> int:
+        value = self._identity.get(offset, 0)
+        self._report(offset, False, value)
+        return value
+
+    def write(self, offset: int, width: int, value: int) -> None:
+        self._report(offset, True, value)
+
+    def _report(self, offset: int, write: bool, value: int) -> None:
+        self._events.emit(
+            "device",
+            Kind.MMIO_ACCESS,
+            base=self.base,
+            register=_register_name(offset),
+            offset=offset,
+            write=write,
+            value=value,
+            queue=0,
+        )
+
+
+def _register_name(offset: int) -> str | None:
+    """The layout's name of the register at ``offset`` (the decoy has no table)."""
+    try:
+        return Mmio(offset).name
+    except ValueError:
+        return None

@@ -58,6 +58,10 @@ class Kind:
     HINT_COMMAND = "hint_command"  # head, length, cmd_id, current
     HINT_PAGES = "hint_pages"  # head, pfns, cmd_id, current, matches
     REPORT_BUFFER = "report_buffer"  # head, ranges
+    # base, register (None: no register there), offset, write, value (read or written),
+    # queue (QueueSel at the time): a driver access to a virtio-mmio control register
+    # (not QueueNotify, see QUEUE_NOTIFIED, nor InterruptStatus reads of 0)
+    MMIO_ACCESS = "mmio_access"
     # observed by the driver side (what the device did, and what the driver settled on)
     DRIVER_NEGOTIATED = "driver_negotiated"  # features, legacy: accepted by the device
     # role, head, request: a buffer the driver is about to make available; request is
@@ -78,6 +82,10 @@ class Kind:
     GUEST_DATA_CORRUPTED = "guest_data_corrupted"  # pfn, expected, found, when
     HINT_RELEASED_EARLY = "hint_released_early"  # pfns: hinted pages reused before DONE
     ISR_READ = "isr_read"  # value, repeat (a second read right after the first)
+    MMIO_IDENTITY_SEEN = "mmio_identity_seen"  # magic, version, device_id (as read)
+    INTERRUPT_STATUS_SEEN = "interrupt_status_seen"  # value: MMIO InterruptStatus as read
+    INTERRUPT_ACKED = "interrupt_acked"  # mask: what the driver wrote to InterruptACK
+    MMIO_RESET_STATE = "mmio_reset_state"  # interrupt_status, ready: {queue: QueueReady}
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

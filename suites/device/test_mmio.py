@@ -1,0 +1,44 @@
+"""Device under test: virtio-mmio registers, as the driver's transport reads them."""
+
+import pytest
+
+from suites import scenarios as s
+
+pytestmark = pytest.mark.requires(subject="device")
+
+
+@pytest.mark.clause("mmio.device.registers.01")
+def test_magic_value(balloon):
+    h = s.start(balloon())
+    s.read_mmio_identity(h)
+
+
+@pytest.mark.clause("mmio.device.registers.02")
+def test_version_2(balloon):
+    h = s.start(balloon())
+    s.read_mmio_identity(h)
+
+
+@pytest.mark.clause("mmio.device.registers.03")
+def test_interrupt_status_holds_until_acknowledged(balloon):
+    h = s.start(balloon())
+    s.interrupt_status_until_ack(h)
+
+
+@pytest.mark.clause("mmio.device.registers.04")
+def test_interrupt_status_has_no_undefined_bits(balloon):
+    h = s.start(balloon())
+    s.interrupt_status_until_ack(h)
+
+
+@pytest.mark.clause("mmio.device.registers.05")
+def test_reset_clears_interrupt_status_and_queue_ready(balloon):
+    h = s.start(balloon())
+    s.reset_with_interrupt_pending(h)
+
+
+@pytest.mark.clause("mmio.device.registers.06")
+def test_config_generation_changes_with_config(balloon):
+    h = s.start(balloon())
+    s.target(h, 100)
+    s.target(h, 200)
