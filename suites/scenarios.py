@@ -12,7 +12,7 @@ import contextlib
 from ballast.harness import Harness
 from ballast.monitors.events import Kind
 from ballast.reference.allocator import PageState
-from ballast.reference.balloon import ACTUAL
+from ballast.reference.balloon import ACTUAL, Queue
 from ballast.reference.device import DEFAULT_FEATURES
 from ballast.reference.driver import DEFAULT_ACCEPT, FeaturesRefused
 from ballast.reference.faults import faults_of
@@ -192,3 +192,32 @@ def reset_with_interrupt_pending(h: Harness) -> None:
     status = t.interrupt_status()
     ready = {index: t.queue_ready(index) for index in range(t.num_queues())}
     h.events.emit("driver", Kind.MMIO_RESET_STATE, interrupt_status=status, ready=ready)
+
+
+def queue_reset_values(h: Harness, when: str) -> None:
+    """Read every queue's QueueReset; ``when`` says what the link just did."""
+    t = h.driver.transport
+    values = {index: t.queue_reset_value(index) for index in range(t.num_queues())}
+    h.events.emit("driver", Kind.QUEUE_RESET_VALUES, when=when, values=values)
+
+
+def reset_then_queue_reset_values(h: Harness) -> None:
+    """Reset a live device, then read QueueReset of every queue."""
+    h.driver.transport.reset()
+    h.events.emit("driver", Kind.DRIVER_RESET)
+    queue_reset_values(h, "after-reset")
+
+
+def reset_and_restart_queue(h: Harness, relocate: bool) -> None:
+    """Reset the live inflateq, read QueueReady, enable it again (in place or, with
+    ``relocate``, with a new ring of half the size) and inflate through it."""
+    start(h)
+    target(h, 256)
+    t = h.driver.transport
+    index = h.driver.queue_index(Queue.INFLATE)
+    h.driver.reset_queue(Queue.INFLATE)
+    h.events.emit("driver", Kind.QUEUE_RESET_SEEN, index=index, ready=t.queue_ready(index))
+    h.driver.restart_queue(Queue.INFLATE, relocate)
+    ready = t.queue_ready(index)
+    h.events.emit("driver", Kind.QUEUE_REENABLED, index=index, relocated=relocate, ready=ready)
+    target(h, 512)

@@ -493,6 +493,18 @@ def _suppress_transport_error(rig: Rig) -> None:
         balloon(rig)
 
 
+def _restart_inflateq(rig: Rig) -> None:
+    rig.driver.reset_queue(b.Queue.INFLATE)
+    rig.driver.restart_queue(b.Queue.INFLATE)
+
+
+def _reset_unread(o: Observed) -> bool:
+    """No QueueReset read between the queue reset and the queue set up again."""
+    write = next(e.seq for e in _accesses(o, Mmio.QUEUE_RESET, True))
+    size = next(e.seq for e in _accesses(o, Mmio.QUEUE_SIZE, True) if e.seq > write)
+    return not any(write < e.seq < size for e in _accesses(o, Mmio.QUEUE_RESET, False))
+
+
 NOISY = DeviceOptions(mmio_interrupt_noise=0x4)
 MMIO_CASES: dict[str, Case] = {
     "mmio_read_undefined": Case(nothing, _misuse("undefined"), link="mmio-v2"),
@@ -590,6 +602,7 @@ MMIO_CASES: dict[str, Case] = {
         link="mmio-v2",
         options=NOISY,
     ),
+    "mmio_queue_reset_no_wait": Case(_restart_inflateq, _reset_unread, link="mmio-v2"),
 }
 CASES.update(MMIO_CASES)
 

@@ -9,12 +9,13 @@ starts at 0x100.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Literal
 
 from ballast.machine.regs import Register, RegisterBank, attribute, constant, queue_address
 from ballast.monitors.events import EventLog, Kind
 from ballast.virtio.device import VirtioDeviceModel
-from ballast.virtio.layout import MMIO_MAGIC, Mmio
+from ballast.virtio.layout import MMIO_MAGIC, MMIO_QUEUE_LAYOUT, Mmio
 from ballast.virtio.status import Status
 
 MMIO_BLOCK_SIZE = 0x200
@@ -34,9 +35,9 @@ class VirtioMmioDevice:
 
     Every control register access is reported as ``MMIO_ACCESS`` (the order of the
     driver's accesses is what the mmio.driver clauses are about), but for the hot paths:
-    QueueNotify (the model reports QUEUE_NOTIFIED) and InterruptStatus reads of 0.  ``interrupt_noise``
-    is ORed into InterruptStatus while an interrupt is pending: undefined bits a driver
-    must ignore (a test's deliberate device misbehaviour)."""
+    QueueNotify (the model reports QUEUE_NOTIFIED) and InterruptStatus reads of 0.
+    ``interrupt_noise`` is ORed into InterruptStatus while an interrupt is pending:
+    undefined bits a driver must ignore (a test's deliberate device misbehaviour)."""
 
     def __init__(
         self,
@@ -57,9 +58,17 @@ class VirtioMmioDevice:
             interrupt_noise |= _UNDEFINED_INTERRUPT_BIT
         self.interrupt_noise = interrupt_noise
         self._ready_written: dict[int, int] = {}  # fault mmio_ready_survives_reset
+        self._unused: set[int] = set()  # queues not enabled since the device reset
+        self._reset: set[int] = set()  # queues reset (QueueReset) and not re-enabled since
         registers = _common_registers(model, version)
         registers.update(_legacy_registers(self) if version == 1 else _modern_registers(self))
         registers.update(_faulty_registers(self))
+        if version == 2:  # what a queue reset does is tracked here
+            for offset in MMIO_QUEUE_LAYOUT:
+                write = registers[offset].write
+                registers[offset] = replace(registers[offset], write=self._layout_writer(write))
+            status = registers[Mmio.STATUS]
+            registers[Mmio.STATUS] = replace(status, write=self._status_writer(status.write))
         self._bank = RegisterBank(f"mmio-v{version}", registers, model.events)
         self._names = {offset: r.name for offset, r in registers.items()}
 
@@ -74,11 +83,67 @@ class VirtioMmioDevice:
         m = self.model
         if "mmio_ready_survives_reset" in m.faults:  # fault: the last value written
             return self._ready_written.get(m.queue_select, 0)
+        if "mmio_queue_reset_keeps_ready" in m.faults and m.queue_select in self._reset:
+            return 1  # fault: a queue reset leaves QueueReady set
         return m.read_queue("enabled")
 
     def _write_queue_ready(self, value: int) -> None:
-        self._ready_written[self.model.queue_select] = value
-        self.model.write_queue_enable(value)
+        m = self.model
+        index = m.queue_select
+        self._ready_written[index] = value
+        if value and index in self._reset and "mmio_queue_reset_refuses_ready" in m.faults:
+            return  # fault: a reset queue cannot be enabled again
+        queue = m.selected_queue
+        stale = queue is not None and index in self._reset
+        m.write_queue_enable(value)
+        if value:
+            self._unused.discard(index)
+            self._reset.discard(index)
+            if stale and "mmio_queue_reset_keeps_ring" in m.faults:
+                queue.epoch -= 1  # type: ignore[union-attr]  # fault: the old ring state
+
+    def _queue_reset(self) -> int:
+        m = self.model
+        index = m.queue_select
+        if "mmio_queue_reset_1_after_reset" in m.faults and index in self._unused:
+            return 1  # fault: 1 until the queue is first enabled
+        if "mmio_queue_reset_1_while_ready" in m.faults and m.read_queue("enabled"):
+            return 1  # fault: 1 while the queue is live
+        return 0
+
+    def _write_queue_reset(self, value: int) -> None:
+        m = self.model
+        queue = m.selected_queue
+        if value == 1 and queue is not None:
+            self._reset.add(queue.index)
+            if "mmio_queue_reset_keeps_layout" in m.faults:
+                kept = (queue.size, queue.desc, queue.avail, queue.used)
+                m.write_queue_reset(value)
+                queue.size, queue.desc, queue.avail, queue.used = kept
+                return  # fault: the reset leaves the layout, later writes are dropped
+        m.write_queue_reset(value)
+
+    def _status_writer(self, write: Callable[[int], None] | None) -> Callable[[int], None]:
+        def status_write(value: int) -> None:
+            assert write is not None
+            write(value)
+            if value == 0:
+                self._unused = set(range(self.model.num_queues))
+                self._reset.clear()
+
+        return status_write
+
+    def _layout_writer(self, write: Callable[[int], None] | None) -> Callable[[int], None]:
+        """A queue layout register write (fault mmio_queue_reset_keeps_layout drops it)."""
+
+        def layout_write(value: int) -> None:
+            assert write is not None
+            m = self.model
+            if m.queue_select in self._reset and "mmio_queue_reset_keeps_layout" in m.faults:
+                return
+            write(value)
+
+        return layout_write
 
     @property
     def page_size(self) -> int:
@@ -196,7 +261,9 @@ def _modern_registers(device: VirtioMmioDevice) -> dict[int, Register]:
         Mmio.SHM_LEN_HIGH: constant("SHMLenHigh", 4, _NO_REGION),
         Mmio.SHM_BASE_LOW: constant("SHMBaseLow", 4, _NO_REGION),
         Mmio.SHM_BASE_HIGH: constant("SHMBaseHigh", 4, _NO_REGION),
-        Mmio.QUEUE_RESET: Register("QueueReset", 4, read=lambda: 0, write=m.write_queue_reset),
+        Mmio.QUEUE_RESET: Register(
+            "QueueReset", 4, read=device._queue_reset, write=device._write_queue_reset
+        ),
         Mmio.CONFIG_GENERATION: Register("ConfigGeneration", 4, read=_generation(m)),
     }
     pairs = (

@@ -86,6 +86,10 @@ class Kind:
     INTERRUPT_STATUS_SEEN = "interrupt_status_seen"  # value: MMIO InterruptStatus as read
     INTERRUPT_ACKED = "interrupt_acked"  # mask: what the driver wrote to InterruptACK
     MMIO_RESET_STATE = "mmio_reset_state"  # interrupt_status, ready: {queue: QueueReady}
+    # when: "after-reset" | "enabled", values: {queue: QueueReset as read}
+    QUEUE_RESET_VALUES = "queue_reset_values"
+    QUEUE_RESET_SEEN = "queue_reset_seen"  # index, ready: QueueReady once QueueReset read 0
+    QUEUE_REENABLED = "queue_reenabled"  # index, relocated, ready: QueueReady read back
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

@@ -11,23 +11,13 @@ from dataclasses import dataclass, field
 
 from ballast.monitors.base import Monitor
 from ballast.monitors.events import Event
-from ballast.virtio.layout import ISR_CONFIG, ISR_VRING, MMIO_MAGIC, Mmio
+from ballast.virtio.features import Feature
+from ballast.virtio.layout import ISR_CONFIG, ISR_VRING, MMIO_MAGIC, MMIO_QUEUE_LAYOUT, Mmio
 from ballast.virtio.status import Status
 
 DEFINED_INTERRUPTS = ISR_VRING | ISR_CONFIG
 IDENTITY = (Mmio.MAGIC_VALUE, Mmio.VERSION, Mmio.DEVICE_ID)
 CONFIG_FIELD_WIDTH = 4  # every balloon config field is 32 bits wide
-QUEUE_LAYOUT = frozenset(
-    (
-        Mmio.QUEUE_SIZE,
-        Mmio.QUEUE_DESC_LOW,
-        Mmio.QUEUE_DESC_HIGH,
-        Mmio.QUEUE_DRIVER_LOW,
-        Mmio.QUEUE_DRIVER_HIGH,
-        Mmio.QUEUE_DEVICE_LOW,
-        Mmio.QUEUE_DEVICE_HIGH,
-    )
-)
 MISUSE_CLAUSES = {
     "undefined": "mmio.driver.registers.01",
     "write-to-read-only": "mmio.driver.registers.02",
@@ -322,13 +312,15 @@ class MmioQueueRulesMonitor(Monitor):
             self._selected("mmio.driver.registers.13", state.driver_select, event)
         elif offset == Mmio.QUEUE_SIZE_MAX and not write:
             state.max_size[queue] = value
+        elif offset == Mmio.QUEUE_RESET and write and value == 1:
+            state.ready.discard(queue)  # touching it before the reset is done: registers.21
         elif offset == Mmio.QUEUE_READY and write:
             if value:
                 state.ready.add(queue)
                 self.exercised("mmio.driver.registers.15")
             else:
                 state.ready.discard(queue)
-        if offset in QUEUE_LAYOUT and queue in state.ready:
+        if offset in MMIO_QUEUE_LAYOUT and queue in state.ready:
             self.violation(
                 "mmio.driver.registers.15",
                 f"{event['register']} of ready queue {queue} accessed",
@@ -350,6 +342,108 @@ class MmioQueueRulesMonitor(Monitor):
             self.exercised(clause)
         else:
             self.violation(clause, f"{event['register']} accessed before its selector", event)
+
+
+class MmioQueueResetMonitor(Monitor):
+    """After writing 1 to QueueReset, nothing of the queue's layout is touched (nor the
+    queue enabled) before QueueReset read back 0."""
+
+    judges = "driver"
+    clauses = ("mmio.driver.registers.21",)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._pending: dict[int, Event] = {}  # queue -> its QueueReset write
+
+    def on_mmio_access(self, event: Event) -> None:
+        offset, write, queue = event["offset"], event["write"], event["queue"]
+        if _is(event, Mmio.STATUS, True) and event["value"] == 0:
+            self._pending.clear()
+        elif offset == Mmio.QUEUE_RESET and write and event["value"] == 1:
+            self._pending[queue] = event
+        elif offset == Mmio.QUEUE_RESET and not write and event["value"] == 0:
+            if self._pending.pop(queue, None) is not None:
+                self.exercised("mmio.driver.registers.21")
+        elif queue in self._pending and (
+            offset in MMIO_QUEUE_LAYOUT or _is(event, Mmio.QUEUE_READY, True)
+        ):
+            self.violation(
+                "mmio.driver.registers.21",
+                f"queue {queue}: {event['register']} written before QueueReset read back 0",
+                self._pending.pop(queue),
+                event,
+            )
+
+
+class MmioDeviceQueueResetMonitor(Monitor):
+    """QueueReset and QueueReady as the driver read them around device and queue resets,
+    and whether the device serves a queue the driver reset and enabled again (in place, or
+    with a new layout: the driver MAYs the device must tolerate)."""
+
+    judges = "device"
+    clauses = (
+        "mmio.device.registers.08",
+        "mmio.device.registers.09",
+        "mmio.device.registers.10",
+        "mmio.device.registers.12",
+        "mmio.driver.registers.22",
+        "mmio.driver.registers.23",
+    )
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._restarted: dict[int, str] = {}  # queue -> the clause its service answers
+
+    def on_queue_reset_values(self, event: Event) -> None:
+        clause = {"after-reset": "mmio.device.registers.08", "enabled": "mmio.device.registers.09"}[
+            event["when"]
+        ]
+        if not self.negotiated(Feature.VIRTIO_F_RING_RESET):
+            self.not_applicable(clause, "VIRTIO_F_RING_RESET not negotiated")
+            return
+        set_ = sorted(q for q, value in event["values"].items() if value)
+        if set_:
+            self.violation(clause, f"QueueReset reads non-zero for queue(s) {set_}", event)
+        else:
+            self.exercised(clause)
+
+    def on_queue_reset_seen(self, event: Event) -> None:
+        if event["ready"]:
+            self.violation(
+                "mmio.device.registers.12",
+                f"queue {event['index']}: QueueReady reads {event['ready']} once QueueReset "
+                "reads 0",
+                event,
+            )
+        else:
+            self.exercised("mmio.device.registers.12")
+
+    def on_queue_reenabled(self, event: Event) -> None:
+        if not event["ready"]:
+            self.violation(
+                "mmio.driver.registers.22",
+                f"queue {event['index']} reads QueueReady 0 after being enabled again",
+                event,
+            )
+            return
+        self.exercised("mmio.driver.registers.22")
+        relocated = event["relocated"]
+        clause = "mmio.driver.registers.23" if relocated else "mmio.device.registers.10"
+        self._restarted[event["index"]] = clause
+
+    def on_used_buffer(self, event: Event) -> None:
+        clause = self._restarted.pop(event["queue"], None)
+        if clause is not None:
+            self.exercised(clause)
+
+    def on_request_unanswered(self, event: Event) -> None:
+        clause = self._restarted.pop(event["queue"], None)
+        if clause is not None:
+            self.violation(
+                clause,
+                f"queue {event['queue']} reset and enabled again does not use a request",
+                event,
+            )
 
 
 class MmioDeviceMonitor(Monitor):
@@ -447,5 +541,7 @@ MONITORS: tuple[type[Monitor], ...] = (
     MmioProbeMonitor,
     MmioInterruptMonitor,
     MmioQueueRulesMonitor,
+    MmioQueueResetMonitor,
     MmioDeviceMonitor,
+    MmioDeviceQueueResetMonitor,
 )

@@ -12,6 +12,11 @@ _PLACEHOLDER = (
     "acts on a device it must ignore"
 )
 
+_UNANSWERED = (
+    "the inflate request the restarted queue never serves is also, to the balloon's "
+    "acknowledgement monitor, a device that stops acknowledging before actual is updated"
+)
+
 MMIO_FAULTS: list[Fault] = [
     # --- reference driver: register access rules -----------------------------------------
     Fault(
@@ -142,6 +147,12 @@ MMIO_FAULTS: list[Fault] = [
         also=("balloon.driver.operation.01",),
         why_also="a driver that gives the device up at its first interrupt inflates nothing",
     ),
+    Fault(
+        "mmio_queue_reset_no_wait",
+        "driver",
+        "mmio.driver.registers.21",
+        "sets a reset queue up again without reading QueueReset back",
+    ),
     # --- reference device ----------------------------------------------------------------
     Fault(
         "mmio_bad_magic_live",
@@ -178,5 +189,47 @@ MMIO_FAULTS: list[Fault] = [
         "device",
         "mmio.device.registers.06",
         "ConfigGeneration always reads 0",
+    ),
+    Fault(
+        "mmio_queue_reset_1_after_reset",
+        "device",
+        "mmio.device.registers.08",
+        "QueueReset reads 1 after a device reset until the queue is enabled",
+    ),
+    Fault(
+        "mmio_queue_reset_1_while_ready",
+        "device",
+        "mmio.device.registers.09",
+        "QueueReset reads 1 while the queue is enabled",
+    ),
+    Fault(
+        "mmio_queue_reset_keeps_ring",
+        "device",
+        "mmio.device.registers.10",
+        "keeps a reset queue's ring state (indices) when it is enabled again",
+        also=("balloon.driver.operation.12",),
+        why_also=_UNANSWERED,
+    ),
+    Fault(
+        "mmio_queue_reset_keeps_ready",
+        "device",
+        "mmio.device.registers.12",
+        "QueueReady reads 1 after a queue reset until the queue is enabled again",
+    ),
+    Fault(
+        "mmio_queue_reset_refuses_ready",
+        "device",
+        "mmio.driver.registers.22",
+        "ignores QueueReady = 1 for a queue reset since the device reset",
+        also=("balloon.driver.operation.12",),
+        why_also=_UNANSWERED,
+    ),
+    Fault(
+        "mmio_queue_reset_keeps_layout",
+        "device",
+        "mmio.driver.registers.23",
+        "keeps a reset queue's layout and drops the driver's new values",
+        also=("balloon.driver.operation.12",),
+        why_also=_UNANSWERED,
     ),
 ]

@@ -42,3 +42,35 @@ def test_config_generation_changes_with_config(balloon):
     h = s.start(balloon())
     s.target(h, 100)
     s.target(h, 200)
+
+
+@pytest.mark.clause("mmio.device.registers.08")
+def test_queue_reset_reads_0_after_a_reset(balloon):
+    h = s.start(balloon())
+    s.reset_then_queue_reset_values(h)
+
+
+@pytest.mark.clause("mmio.device.registers.09")
+def test_queue_reset_reads_0_once_enabled(balloon):
+    h = s.start(balloon())
+    s.queue_reset_values(h, "enabled")
+
+
+@pytest.mark.clause("mmio.device.registers.10")
+def test_resets_a_queue(balloon):
+    s.reset_and_restart_queue(balloon(), relocate=False)
+
+
+@pytest.mark.clause("mmio.device.registers.12")
+def test_queue_ready_reads_0_after_a_queue_reset(balloon):
+    s.reset_and_restart_queue(balloon(), relocate=False)
+
+
+@pytest.mark.clause("mmio.driver.registers.22")
+def test_tolerates_a_reset_queue_enabled_again(balloon):
+    s.reset_and_restart_queue(balloon(), relocate=False)
+
+
+@pytest.mark.clause("mmio.driver.registers.23")
+def test_tolerates_a_reset_queue_with_a_new_layout(balloon):
+    s.reset_and_restart_queue(balloon(), relocate=True)

@@ -107,3 +107,8 @@ def test_ignores_undefined_interrupt_bits(balloon):
 @pytest.mark.clause("mmio.driver.registers.20", provoked=["mmio.device.registers.04"])
 def test_acknowledges_no_undefined_bits(balloon):
     s.inflate_deflate(balloon(device={"mmio_interrupt_noise": NOISE}))
+
+
+@pytest.mark.clause("mmio.driver.registers.21")
+def test_waits_for_queue_reset_to_read_0(balloon):
+    s.reset_and_restart_queue(balloon(), relocate=False)

@@ -200,9 +200,14 @@ class MmioTransport(BaseTransport):
             super().reset_queue(index)
         self._select(index)
         self._regs.write(Mmio.QUEUE_RESET, 4, 1)
-        wait_for_zero(
-            self.bus, lambda: self._regs.read(Mmio.QUEUE_RESET, 4), f"reset of queue {index}"
-        )
+        if self._fault("mmio_queue_reset_no_wait"):
+            return  # fault: takes the reset as done at once
+        wait_for_zero(self.bus, lambda: self.queue_reset_value(index), f"reset of queue {index}")
+
+    def queue_reset_value(self, index: int) -> int:
+        """QueueReset of queue ``index`` (version 2)."""
+        self._select(index)
+        return self._regs.read(Mmio.QUEUE_RESET, 4)
 
     def notify(self, index: int) -> None:
         self._regs.write(Mmio.QUEUE_NOTIFY, 4, index)
