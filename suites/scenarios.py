@@ -20,7 +20,7 @@ from ballast.virtio.features import mask
 from ballast.virtio.layout import ISR_CONFIG
 from ballast.virtio.status import Status
 
-__all__ = ["FeaturesRefused", "contextlib", "faults_of"]
+__all__ = ["FeaturesRefused", "Queue", "contextlib", "faults_of"]
 
 
 def accept_without(*names: str) -> int:
@@ -222,3 +222,19 @@ def reset_and_restart_queue(h: Harness, relocate: bool) -> None:
     h.events.emit("driver", Kind.QUEUE_REENABLED, index=index, relocated=relocate, ready=ready)
     with contextlib.suppress(DriverTimeout):  # a request left unused is the monitors' evidence
         target(h, 512)
+
+
+STOP_WAIT = 0.05  # seconds a stopped queue is given to (wrongly) use a buffer
+
+
+def kick_stopped_deflateq(h: Harness) -> None:
+    """Inflate, stop the deflateq, then make a deflate request available on it and notify
+    (the test playing a driver that ignores its own stop); count what the device used."""
+    start(h)
+    target(h, 256)
+    index = h.driver.queue_index(Queue.DEFLATE)
+    h.driver.stop_queue(Queue.DEFLATE)
+    h.driver.expose_pfns(Queue.DEFLATE, [min(h.driver.balloon_pfns)])
+    h.machine.poll(STOP_WAIT)
+    used = h.driver.reap(Queue.DEFLATE)
+    h.events.emit("driver", Kind.STOPPED_QUEUE_KICKED, index=index, used=used)

@@ -81,8 +81,8 @@ class VirtioMmioDevice:
 
     def _queue_ready(self) -> int:
         m = self.model
-        if "mmio_ready_survives_reset" in m.faults:  # fault: the last value written
-            return self._ready_written.get(m.queue_select, 0)
+        if {"mmio_ready_survives_reset", "mmio_serves_stopped_queue"} & m.faults:
+            return self._ready_written.get(m.queue_select, 0)  # fault: the last value written
         if "mmio_queue_reset_keeps_ready" in m.faults and m.queue_select in self._reset:
             return 1  # fault: a queue reset leaves QueueReady set
         return m.read_queue("enabled")
@@ -95,6 +95,8 @@ class VirtioMmioDevice:
             return  # fault: a reset queue cannot be enabled again
         queue = m.selected_queue
         stale = queue is not None and index in self._reset
+        if not value and "mmio_serves_stopped_queue" in m.faults:
+            return  # fault: only the register reads 0; the queue stays live
         m.write_queue_enable(value)
         if value:
             self._unused.discard(index)

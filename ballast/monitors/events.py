@@ -90,6 +90,9 @@ class Kind:
     QUEUE_RESET_VALUES = "queue_reset_values"
     QUEUE_RESET_SEEN = "queue_reset_seen"  # index, ready: QueueReady once QueueReset read 0
     QUEUE_REENABLED = "queue_reenabled"  # index, relocated, ready: QueueReady read back
+    # index, used: buffers the device used of a request made available and notified on a
+    # queue the driver had stopped (QueueReady written 0 and read back 0)
+    STOPPED_QUEUE_KICKED = "stopped_queue_kicked"
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

@@ -375,6 +375,43 @@ class MmioQueueResetMonitor(Monitor):
             )
 
 
+class MmioQueueStopMonitor(Monitor):
+    """A write of 0 to QueueReady is read back before the driver writes anything else."""
+
+    judges = "driver"
+    clauses = ("mmio.driver.registers.17",)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._stopping: Event | None = None  # the QueueReady 0 write not yet read back
+
+    def on_mmio_access(self, event: Event) -> None:
+        stopping = self._stopping
+        if _is(event, Mmio.QUEUE_READY, True) and event["value"] == 0:
+            self._stopping = event
+        elif stopping is None:
+            return
+        elif _is(event, Mmio.QUEUE_READY, False) and event["queue"] == stopping["queue"]:
+            self.exercised("mmio.driver.registers.17")
+            self._stopping = None
+        elif event["write"] and not _is(event, Mmio.QUEUE_SEL, True):
+            self._unread(event)
+
+    def _unread(self, *evidence: Event) -> None:
+        assert self._stopping is not None
+        self.violation(
+            "mmio.driver.registers.17",
+            f"QueueReady 0 for queue {self._stopping['queue']} not read back",
+            self._stopping,
+            *evidence,
+        )
+        self._stopping = None
+
+    def finish(self) -> None:
+        if self._stopping is not None:
+            self._unread()
+
+
 class MmioDeviceQueueResetMonitor(Monitor):
     """QueueReset and QueueReady as the driver read them around device and queue resets,
     and whether the device serves a queue the driver reset and enabled again (in place, or
@@ -458,6 +495,7 @@ class MmioDeviceMonitor(Monitor):
         "mmio.device.registers.04",
         "mmio.device.registers.05",
         "mmio.device.registers.06",
+        "mmio.device.registers.07",
     )
 
     def reset_state(self) -> None:
@@ -513,6 +551,16 @@ class MmioDeviceMonitor(Monitor):
         else:
             self.exercised("mmio.device.registers.05")
 
+    def on_stopped_queue_kicked(self, event: Event) -> None:
+        if event["used"]:
+            self.violation(
+                "mmio.device.registers.07",
+                f"queue {event['index']} used {event['used']} buffer(s) while QueueReady is 0",
+                event,
+            )
+        else:
+            self.exercised("mmio.device.registers.07")
+
     def on_config_seen(self, event: Event) -> None:
         clause = "mmio.device.registers.06"
         if self.ctx.transport != "mmio" or self.legacy_link:
@@ -542,6 +590,7 @@ MONITORS: tuple[type[Monitor], ...] = (
     MmioInterruptMonitor,
     MmioQueueRulesMonitor,
     MmioQueueResetMonitor,
+    MmioQueueStopMonitor,
     MmioDeviceMonitor,
     MmioDeviceQueueResetMonitor,
 )

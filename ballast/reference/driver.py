@@ -405,8 +405,26 @@ class BalloonDriver:
         t.enable_queue(vq.index)
         self._vqs[role] = _Vq(vq.index, role, queue, self)
 
+    def stop_queue(self, role: Queue) -> None:
+        """Stop one live queue with QueueReady (virtio-mmio version 2 only); its ring
+        stays where it is."""
+        t = self.transport
+        if not isinstance(t, MmioTransport):
+            raise DriverError(f"{t.name} cannot stop a single queue")
+        t.stop_queue(self._vqs[role].index)
+
     def queue_index(self, role: Queue) -> int:
         return self._vqs[role].index
+
+    def expose_pfns(self, role: Queue, pfns: list[int]) -> None:
+        """Make a PFN request available on ``role`` and notify, without waiting for it
+        (for tests that play a driver breaking its own rules)."""
+        self._post_pfns(role, pfns)
+        self.transport.notify(self._vqs[role].index)
+
+    def reap(self, role: Queue) -> int:
+        """Collect what the device used on ``role``; returns how many buffers."""
+        return len(self._vqs[role].reap())
 
     def _start_device(self) -> None:
         """The balloon steps around DRIVER_OK: stats buffer, poison_val, DRIVER_OK, notify."""

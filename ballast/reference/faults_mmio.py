@@ -153,6 +153,12 @@ MMIO_FAULTS: list[Fault] = [
         "mmio.driver.registers.21",
         "sets a reset queue up again without reading QueueReset back",
     ),
+    Fault(
+        "mmio_stop_without_readback",
+        "driver",
+        "mmio.driver.registers.17",
+        "writes 0 to QueueReady to stop a queue and never reads it back",
+    ),
     # --- reference device ----------------------------------------------------------------
     Fault(
         "mmio_bad_magic_live",
@@ -231,5 +237,11 @@ MMIO_FAULTS: list[Fault] = [
         "keeps a reset queue's layout and drops the driver's new values",
         also=("balloon.driver.operation.12",),
         why_also=_UNANSWERED,
+    ),
+    Fault(
+        "mmio_serves_stopped_queue",
+        "device",
+        "mmio.device.registers.07",
+        "QueueReady = 0 changes only what the register reads: the queue stays live",
     ),
 ]

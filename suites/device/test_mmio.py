@@ -74,3 +74,8 @@ def test_tolerates_a_reset_queue_enabled_again(balloon):
 @pytest.mark.clause("mmio.driver.registers.23")
 def test_tolerates_a_reset_queue_with_a_new_layout(balloon):
     s.reset_and_restart_queue(balloon(), relocate=True)
+
+
+@pytest.mark.clause("mmio.device.registers.07")
+def test_leaves_a_stopped_queue_alone(balloon):
+    s.kick_stopped_deflateq(balloon())

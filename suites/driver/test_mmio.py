@@ -112,3 +112,9 @@ def test_acknowledges_no_undefined_bits(balloon):
 @pytest.mark.clause("mmio.driver.registers.21")
 def test_waits_for_queue_reset_to_read_0(balloon):
     s.reset_and_restart_queue(balloon(), relocate=False)
+
+
+@pytest.mark.clause("mmio.driver.registers.17")
+def test_reads_queue_ready_back_after_stopping(balloon):
+    h = s.start(balloon())
+    h.driver.stop_queue(s.Queue.DEFLATE)

@@ -217,6 +217,16 @@ class MmioTransport(BaseTransport):
         regs = self._regs
         return tuple(regs.read(r, 4) for r in (Mmio.MAGIC_VALUE, Mmio.VERSION, Mmio.DEVICE_ID))  # type: ignore[return-value]
 
+    def stop_queue(self, index: int) -> None:
+        """Write 0 to QueueReady and read it back until it reads 0 (version 2)."""
+        if self.legacy:
+            raise TransportError("virtio-mmio version 1 has no QueueReady")
+        self._select(index)
+        self._regs.write(Mmio.QUEUE_READY, 4, 0)
+        if self._fault("mmio_stop_without_readback"):
+            return  # fault: trusts the write
+        wait_for_zero(self.bus, lambda: self.queue_ready(index), f"stop of queue {index}")
+
     def queue_ready(self, index: int) -> int:
         """QueueReady of queue ``index`` (version 2)."""
         self._select(index)
