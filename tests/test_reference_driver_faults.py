@@ -603,6 +603,14 @@ MMIO_CASES: dict[str, Case] = {
         options=NOISY,
     ),
     "mmio_queue_reset_no_wait": Case(_restart_inflateq, _reset_unread, link="mmio-v2"),
+    "mmio_features_before_driver": Case(
+        nothing,
+        lambda o: (
+            _accesses(o, Mmio.DEVICE_FEATURES, False)[0].seq
+            < _accesses(o, Mmio.STATUS, True)[1].seq
+        ),
+        link="mmio-v2",
+    ),
     "mmio_stop_without_readback": Case(
         lambda rig: rig.driver.stop_queue(b.Queue.DEFLATE),
         lambda o: not _accesses(o, Mmio.QUEUE_READY, False),

@@ -483,6 +483,71 @@ class MmioDeviceQueueResetMonitor(Monitor):
             )
 
 
+_DRIVER = int(Status.DRIVER)
+_FEATURES_OK = int(Status.FEATURES_OK)
+
+
+@dataclass
+class _InitState:
+    """One slot's initialization so far (since its last reset)."""
+
+    version: int = 2
+    status: int = 0
+    offer_read: bool = False
+    features_written: bool = False
+    wrong: Event | None = None  # the first step out of order
+
+
+class MmioInitOrderMonitor(Monitor):
+    """The steps of the core initialization as the register block sees them, in order:
+    DRIVER before the device features are read, those before the driver's are written,
+    FEATURES_OK (the driver's features on version 1) before a queue goes live, and only
+    then DRIVER_OK."""
+
+    judges = "driver"
+    clauses = ("mmio.driver.init.06",)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self._slots: dict[int, _InitState] = {}  # kept across device resets
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def on_mmio_access(self, event: Event) -> None:
+        state = self._slots.setdefault(event["base"], _InitState())
+        offset, write, value = event["offset"], event["write"], event["value"]
+        if offset == Mmio.VERSION and not write:
+            state.version = value
+        elif offset == Mmio.STATUS and write:
+            self._status(event["base"], state, event)
+        elif offset == Mmio.DEVICE_FEATURES and not write:
+            state.offer_read = True
+            self._needs(state, state.status & _DRIVER, event)
+        elif offset == Mmio.DRIVER_FEATURES and write:
+            state.features_written = True
+            self._needs(state, state.offer_read, event)
+        elif offset in (Mmio.QUEUE_READY, Mmio.QUEUE_PFN) and write and value:
+            live = state.status & _FEATURES_OK if state.version == 2 else True
+            self._needs(state, live and state.features_written, event)
+
+    def _status(self, base: int, state: _InitState, event: Event) -> None:
+        value = event["value"]
+        if value == 0:
+            self._slots[base] = _InitState(version=state.version)
+            return
+        state.status = value
+        if value & _DRIVER_OK and not value & _FAILED and state.wrong is None:
+            self.exercised("mmio.driver.init.06")
+
+    def _needs(self, state: _InitState, met: object, event: Event) -> None:
+        if not met and state.wrong is None:
+            state.wrong = event
+            self.violation(
+                "mmio.driver.init.06",
+                f"{event['register']} accessed out of the initialization order "
+                f"(status {state.status:#x})",
+                event,
+            )
+
+
 class MmioDeviceMonitor(Monitor):
     """The device's registers as the driver's transport read them: identity, interrupt
     status until acknowledged, state after a reset, and the config generation."""
@@ -591,6 +656,7 @@ MONITORS: tuple[type[Monitor], ...] = (
     MmioQueueRulesMonitor,
     MmioQueueResetMonitor,
     MmioQueueStopMonitor,
+    MmioInitOrderMonitor,
     MmioDeviceMonitor,
     MmioDeviceQueueResetMonitor,
 )

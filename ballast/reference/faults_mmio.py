@@ -75,6 +75,12 @@ MMIO_FAULTS: list[Fault] = [
         "never reads Version: every slot with the right MagicValue is taken as version 2",
     ),
     Fault(
+        "mmio_features_before_driver",
+        "driver",
+        "mmio.driver.init.06",
+        "reads the device features right after the reset, before ACKNOWLEDGE and DRIVER",
+    ),
+    Fault(
         "mmio_skip_magic_check",
         "driver",
         "mmio.driver.registers.06",

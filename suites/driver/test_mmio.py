@@ -64,6 +64,11 @@ def test_reads_device_id_next(balloon):
     s.start(balloon())
 
 
+@pytest.mark.clause("mmio.driver.init.06")
+def test_initializes_in_order(balloon):
+    s.start(balloon())
+
+
 @pytest.mark.clause("mmio.driver.registers.12")
 def test_selects_device_features_before_reading(balloon):
     s.start(balloon())

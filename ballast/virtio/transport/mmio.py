@@ -122,6 +122,8 @@ class MmioTransport(BaseTransport):
         super().reset()
         if self._fault("mmio_read_undefined"):
             self._regs.read(_UNDEFINED_OFFSET, 4)  # fault: probes a register not in the table
+        if self._fault("mmio_features_before_driver"):
+            self.device_features()  # fault: reads the offer before ACKNOWLEDGE and DRIVER
 
     def get_status(self) -> int:
         return self._regs.read(Mmio.STATUS, 4)
