@@ -15,13 +15,14 @@ from typing import Literal
 from ballast.machine.regs import Register, RegisterBank, attribute, constant, queue_address
 from ballast.monitors.events import EventLog, Kind
 from ballast.virtio.device import VirtioDeviceModel
-from ballast.virtio.layout import MMIO_MAGIC, MMIO_QUEUE_LAYOUT, Mmio
+from ballast.virtio.layout import ISR_CONFIG, ISR_VRING, MMIO_MAGIC, MMIO_QUEUE_LAYOUT, Mmio
 from ballast.virtio.status import Status
 
 MMIO_BLOCK_SIZE = 0x200
 QEMU_VENDOR_ID = 0x554D4551  # "QEMU", what QEMU's virtio-mmio reports
 _NO_REGION = 0xFFFFFFFF  # SHMLen/SHMBase halves of a region that does not exist
 
+_DEFINED_INTERRUPTS = ISR_VRING | ISR_CONFIG
 _UNDEFINED_INTERRUPT_BIT = 0x4  # what fault mmio_interrupt_undefined_bits sets
 _DRIVER_OK = int(Status.DRIVER_OK)
 
@@ -35,7 +36,8 @@ class VirtioMmioDevice:
 
     Every control register access is reported as ``MMIO_ACCESS`` (the order of the
     driver's accesses is what the mmio.driver clauses are about), but for the hot paths:
-    QueueNotify (the model reports QUEUE_NOTIFIED) and InterruptStatus reads of 0.
+    QueueNotify (the model reports QUEUE_NOTIFIED) and InterruptStatus reads, which the
+    next InterruptACK carries unless they stand out (see ``Kind.MMIO_ACCESS``).
     ``interrupt_noise`` is ORed into InterruptStatus while an interrupt is pending:
     undefined bits a driver must ignore (a test's deliberate device misbehaviour)."""
 
@@ -71,6 +73,9 @@ class VirtioMmioDevice:
             registers[Mmio.STATUS] = replace(status, write=self._status_writer(status.write))
         self._bank = RegisterBank(f"mmio-v{version}", registers, model.events)
         self._names = {offset: r.name for offset, r in registers.items()}
+        self._emit = model.events.emit
+        self._status_read: int | None = None  # the last InterruptStatus read since an ACK
+        self._status_seen = 0  # the event bits of every such read
 
     def _interrupt_status(self) -> int:
         m = self.model
@@ -161,8 +166,26 @@ class VirtioMmioDevice:
             return int.from_bytes(data, "little")
         queue = self.model.queue_select
         value = self._bank.read(offset, width)
-        if value or offset != Mmio.INTERRUPT_STATUS:
-            self._report(offset, False, value, queue)
+        extra = {}
+        if offset == Mmio.INTERRUPT_STATUS:
+            last = self._status_read
+            repeat = last is not None and bool(last & _DEFINED_INTERRUPTS)
+            self._status_read = value
+            self._status_seen |= value & _DEFINED_INTERRUPTS
+            if not repeat and not value & ~_DEFINED_INTERRUPTS:
+                return value  # the next InterruptACK carries it
+            extra["repeat"] = repeat
+        self._emit(
+            "device",
+            Kind.MMIO_ACCESS,
+            base=self.base,
+            register=self._names.get(offset),
+            offset=offset,
+            write=False,
+            value=value,
+            queue=queue,
+            **extra,
+        )
         return value
 
     def write(self, offset: int, width: int, value: int) -> None:
@@ -172,19 +195,23 @@ class VirtioMmioDevice:
             return
         queue = self.model.queue_select
         self._bank.write(offset, width, value)
-        if offset != Mmio.QUEUE_NOTIFY:
-            self._report(offset, True, value, queue)
-
-    def _report(self, offset: int, write: bool, value: int, queue: int) -> None:
-        self.model.events.emit(
+        if offset == Mmio.QUEUE_NOTIFY:
+            return
+        extra = {}
+        if offset == Mmio.INTERRUPT_ACK:
+            extra = {"status": self._status_read, "seen": self._status_seen}
+        if offset == Mmio.INTERRUPT_ACK or (offset == Mmio.STATUS and value == 0):
+            self._status_read, self._status_seen = None, 0
+        self._emit(
             "device",
             Kind.MMIO_ACCESS,
             base=self.base,
             register=self._names.get(offset),
             offset=offset,
-            write=write,
+            write=True,
             value=value,
             queue=queue,
+            **extra,
         )
 
     def _check_config(self, offset: int, width: int) -> None:

@@ -59,8 +59,12 @@ class Kind:
     HINT_PAGES = "hint_pages"  # head, pfns, cmd_id, current, matches
     REPORT_BUFFER = "report_buffer"  # head, ranges
     # base, register (None: no register there), offset, write, value (read or written),
-    # queue (QueueSel at the time): a driver access to a virtio-mmio control register
-    # (not QueueNotify, see QUEUE_NOTIFIED, nor InterruptStatus reads of 0)
+    # queue (QueueSel at the time): a driver access to a virtio-mmio control register.
+    # Not QueueNotify (see QUEUE_NOTIFIED).  InterruptACK writes also carry status (the
+    # last InterruptStatus read since the previous ACK or reset, None if none) and seen
+    # (the event bits of all those reads); an InterruptStatus read is reported on its own
+    # (with repeat: an earlier read since the ACK showed events) only if it is such a
+    # repeat or shows undefined bits.
     MMIO_ACCESS = "mmio_access"
     # observed by the driver side (what the device did, and what the driver settled on)
     DRIVER_NEGOTIATED = "driver_negotiated"  # features, legacy: accepted by the device

@@ -168,8 +168,9 @@ class MmioProbeMonitor(Monitor):
 
 class MmioInterruptMonitor(Monitor):
     """InterruptStatus reads and InterruptACK writes of a live device: read before
-    acknowledging, acknowledge what was read (defined bits only), and carry on through
-    undefined bits."""
+    acknowledging, acknowledge what was read (defined bits only) before reading again, and
+    carry on through undefined bits.  The register block folds ordinary reads into the ACK
+    that follows them (``Kind.MMIO_ACCESS``)."""
 
     judges = "driver"
     clauses = (
@@ -183,10 +184,8 @@ class MmioInterruptMonitor(Monitor):
     def reset_state(self) -> None:
         super().reset_state()
         self._live: set[int] = set()  # bases the driver set DRIVER_OK on
-        self._last: Event | None = None  # the last InterruptStatus read since an ACK
-        self._seen = 0  # defined bits read since the last ACK
-        self._unacked: Event | None = None  # a read with events, not acknowledged yet
         self._noise: Event | None = None  # a read with undefined bits, driver not yet on
+        self._noise_acked = False  # ... and the ACK of that interrupt came
 
     def on_mmio_access(self, event: Event) -> None:
         if _is(event, Mmio.STATUS, True):
@@ -214,55 +213,48 @@ class MmioInterruptMonitor(Monitor):
             self._live.discard(event["base"])
 
     def _read(self, event: Event) -> None:
-        value = event["value"]
-        if self._unacked is not None:
+        if event["repeat"]:
             self.violation(
                 "mmio.driver.notify.03",
-                f"InterruptStatus {self._unacked['value']:#x} handled without InterruptACK",
-                self._unacked,
+                "InterruptStatus read again without acknowledging the events it showed",
                 event,
             )
-        if self._noise is not None:
-            self.exercised("mmio.driver.registers.18")  # it carried on to the next one
-        self._last = event
-        self._seen |= value & DEFINED_INTERRUPTS
-        self._unacked = event if value & DEFINED_INTERRUPTS else None
-        self._noise = event if value & ~DEFINED_INTERRUPTS else None
+        self._carried_on()
+        if event["value"] & ~DEFINED_INTERRUPTS:
+            self._noise, self._noise_acked = event, False
+
+    def _carried_on(self) -> None:
+        """A further interrupt after one with undefined bits: the driver ignored them."""
+        if self._noise is not None and self._noise_acked:
+            self.exercised("mmio.driver.registers.18")
+            self._noise = None
 
     def _ack(self, event: Event) -> None:
-        mask = event["value"]
-        if self._last is None:
+        mask, status = event["value"], event["status"]
+        if status is None:
             self.violation(
                 "mmio.driver.notify.01", f"InterruptACK {mask:#x} without reading the status", event
             )
         else:
             self.exercised("mmio.driver.notify.01")
-            handled = self._last["value"] & DEFINED_INTERRUPTS
-            if handled & ~mask or mask & DEFINED_INTERRUPTS & ~self._seen:
+            handled = status & DEFINED_INTERRUPTS
+            if handled & ~mask or mask & DEFINED_INTERRUPTS & ~event["seen"]:
                 self.violation(
                     "mmio.driver.registers.19",
-                    f"InterruptACK {mask:#x} after reading {self._last['value']:#x}",
-                    self._last,
+                    f"InterruptACK {mask:#x} after reading InterruptStatus {status:#x}",
                     event,
                 )
             else:
                 self.exercised("mmio.driver.registers.19")
+            if handled:
+                self.exercised("mmio.driver.notify.03")
         if mask & ~DEFINED_INTERRUPTS:
             self.violation("mmio.driver.registers.20", f"InterruptACK {mask:#x}", event)
         else:
             self.exercised("mmio.driver.registers.20")
-        if self._unacked is not None:
-            self.exercised("mmio.driver.notify.03")
-        self._last = self._unacked = None
-        self._seen = 0
-
-    def finish(self) -> None:
-        if self._unacked is not None:
-            self.violation(
-                "mmio.driver.notify.03",
-                f"InterruptStatus {self._unacked['value']:#x} never acknowledged",
-                self._unacked,
-            )
+        self._carried_on()
+        if self._noise is not None:
+            self._noise_acked = True
 
 
 @dataclass

@@ -242,6 +242,15 @@ class MmioTransport(BaseTransport):
         self._regs.write(Mmio.INTERRUPT_ACK, 4, mask)
 
     def ack_interrupt(self) -> set[str]:
+        if self.faults:
+            return self._faulty_ack_interrupt()
+        status = self._regs.read(Mmio.INTERRUPT_STATUS, 4)  # the hot path: kept lean
+        if status & _INTERRUPT_BITS:
+            self._regs.write(Mmio.INTERRUPT_ACK, 4, status & _INTERRUPT_BITS)
+        return interrupt_reasons(status)
+
+    def _faulty_ack_interrupt(self) -> set[str]:
+        """:meth:`ack_interrupt` as the seeded bugs get it wrong."""
         if self._fault("mmio_ack_unread"):  # fault: acknowledges blindly on the line's level
             if self.irq_line is None or not self.bus.irq_level(self.irq_line):
                 return set()
