@@ -20,6 +20,7 @@ from ballast.reference.device import BalloonDevice, DeviceOptions
 from ballast.reference.driver import BalloonDriver, DriverPolicy
 from ballast.spec.catalogue import Catalogue, load_catalogue
 from ballast.virtio.transport import open_transport
+from ballast.virtio.transport.mmio import MMIO_STRIDE
 
 MMIO_BASE = 0xFEB00000
 MMIO_IRQ = 5
@@ -90,19 +91,7 @@ class Link:
         endian = "big" if config.big_endian else "little"
         self.machine = InProcessMachine(config.memory_size, endian, self.events)
         self.device = BalloonDevice(self.machine.memory, self.events, config.device)
-        if spec.bus == "pci":
-            self.machine.attach_pci(self.device, spec.mode)  # type: ignore[arg-type]
-            self.transport = open_transport(self.machine, spec.driver_kind)
-        else:
-            self.machine.attach_mmio(
-                self.device,
-                MMIO_BASE,
-                spec.mode,  # type: ignore[arg-type]
-                MMIO_IRQ,
-            )
-            self.transport = open_transport(
-                self.machine, "mmio", base=MMIO_BASE, count=1, irq_line=MMIO_IRQ
-            )
+        # monitors first: probing the transport is already something they judge
         self.ctx = MonitorContext(
             catalogue or load_catalogue(),
             self.events,
@@ -115,6 +104,30 @@ class Link:
         self._tracker = NegotiationTracker(self.ctx)
         self.monitors: list[Monitor] = [m(self.ctx) for m in ALL_MONITORS]
         self.events.subscribe(self._dispatch)
+        if spec.bus == "pci":
+            self.machine.attach_pci(self.device, spec.mode)  # type: ignore[arg-type]
+            self.transport = open_transport(self.machine, spec.driver_kind)
+        else:
+            options = config.device
+            slots = 1
+            if options.mmio_decoy:  # the decoy takes the first slot, the balloon the next
+                self.machine.attach_mmio_decoy(options.mmio_decoy, MMIO_BASE)  # type: ignore[arg-type]
+                slots = 2
+            self.machine.attach_mmio(
+                self.device,
+                MMIO_BASE + MMIO_STRIDE * (slots - 1),
+                spec.mode,  # type: ignore[arg-type]
+                MMIO_IRQ,
+                options.mmio_interrupt_noise,
+            )
+            self.transport = open_transport(
+                self.machine,
+                "mmio",
+                base=MMIO_BASE,
+                count=slots,
+                irq_line=MMIO_IRQ,
+                faults=config.driver.faults,
+            )
         self.driver = BalloonDriver(
             self.machine, self.transport, self.events, config.driver, big_endian=config.big_endian
         )

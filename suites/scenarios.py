@@ -12,14 +12,15 @@ import contextlib
 from ballast.harness import Harness
 from ballast.monitors.events import Kind
 from ballast.reference.allocator import PageState
-from ballast.reference.balloon import ACTUAL
+from ballast.reference.balloon import ACTUAL, Queue
 from ballast.reference.device import DEFAULT_FEATURES
-from ballast.reference.driver import DEFAULT_ACCEPT, FeaturesRefused
+from ballast.reference.driver import DEFAULT_ACCEPT, DriverTimeout, FeaturesRefused
 from ballast.reference.faults import faults_of
 from ballast.virtio.features import mask
+from ballast.virtio.layout import ISR_CONFIG
 from ballast.virtio.status import Status
 
-__all__ = ["FeaturesRefused", "contextlib", "faults_of"]
+__all__ = ["FeaturesRefused", "Queue", "contextlib", "faults_of"]
 
 
 def accept_without(*names: str) -> int:
@@ -155,3 +156,85 @@ def read_isr_twice(h: Harness) -> None:
     h.events.emit("driver", Kind.ISR_READ, value=first, repeat=False)
     h.events.emit("driver", Kind.ISR_READ, value=t.read_isr(), repeat=True)
     target(h, 0)  # a fresh interrupt: the driver catches up with num_pages
+
+
+# -- virtio-mmio registers read by the test through the driver's transport ------------------
+
+
+def read_mmio_identity(h: Harness) -> None:
+    """Read MagicValue, Version and DeviceID of the live device."""
+    magic, version, device_id = h.driver.transport.identity()
+    h.events.emit(
+        "driver", Kind.MMIO_IDENTITY_SEEN, magic=magic, version=version, device_id=device_id
+    )
+
+
+def interrupt_status_until_ack(h: Harness) -> None:
+    """Make the device raise a config interrupt; read InterruptStatus twice, acknowledge
+    the config bit, read it again."""
+    t = h.driver.transport
+    h.host.set_target(1)
+    for ack in (0, 0, ISR_CONFIG, 0):
+        h.events.emit("driver", Kind.INTERRUPT_STATUS_SEEN, value=t.interrupt_status())
+        if ack:
+            t.write_interrupt_ack(ack)
+            h.events.emit("driver", Kind.INTERRUPT_ACKED, mask=ack)
+    target(h, 0)  # a fresh interrupt: the driver catches up with num_pages
+
+
+def reset_with_interrupt_pending(h: Harness) -> None:
+    """Reset a live device with a config interrupt pending, then read InterruptStatus and
+    every queue's QueueReady."""
+    t = h.driver.transport
+    h.host.set_target(1)
+    t.reset()
+    h.events.emit("driver", Kind.DRIVER_RESET)
+    status = t.interrupt_status()
+    ready = {index: t.queue_ready(index) for index in range(t.num_queues())}
+    h.events.emit("driver", Kind.MMIO_RESET_STATE, interrupt_status=status, ready=ready)
+
+
+def queue_reset_values(h: Harness, when: str) -> None:
+    """Read every queue's QueueReset; ``when`` says what the link just did."""
+    t = h.driver.transport
+    values = {index: t.queue_reset_value(index) for index in range(t.num_queues())}
+    h.events.emit("driver", Kind.QUEUE_RESET_VALUES, when=when, values=values)
+
+
+def reset_then_queue_reset_values(h: Harness) -> None:
+    """Reset a live device, then read QueueReset of every queue."""
+    h.driver.transport.reset()
+    h.events.emit("driver", Kind.DRIVER_RESET)
+    queue_reset_values(h, "after-reset")
+
+
+def reset_and_restart_queue(h: Harness, relocate: bool) -> None:
+    """Reset the live inflateq, read QueueReady, enable it again (in place or, with
+    ``relocate``, with a new ring of half the size) and inflate through it."""
+    start(h)
+    target(h, 256)
+    t = h.driver.transport
+    index = h.driver.queue_index(Queue.INFLATE)
+    h.driver.reset_queue(Queue.INFLATE)
+    h.events.emit("driver", Kind.QUEUE_RESET_SEEN, index=index, ready=t.queue_ready(index))
+    h.driver.restart_queue(Queue.INFLATE, relocate)
+    ready = t.queue_ready(index)
+    h.events.emit("driver", Kind.QUEUE_REENABLED, index=index, relocated=relocate, ready=ready)
+    with contextlib.suppress(DriverTimeout):  # a request left unused is the monitors' evidence
+        target(h, 512)
+
+
+STOP_WAIT = 0.05  # seconds a stopped queue is given to (wrongly) use a buffer
+
+
+def kick_stopped_deflateq(h: Harness) -> None:
+    """Inflate, stop the deflateq, then make a deflate request available on it and notify
+    (the test playing a driver that ignores its own stop); count what the device used."""
+    start(h)
+    target(h, 256)
+    index = h.driver.queue_index(Queue.DEFLATE)
+    h.driver.stop_queue(Queue.DEFLATE)
+    h.driver.expose_pfns(Queue.DEFLATE, [min(h.driver.balloon_pfns)])
+    h.machine.poll(STOP_WAIT)
+    used = h.driver.reap(Queue.DEFLATE)
+    h.events.emit("driver", Kind.STOPPED_QUEUE_KICKED, index=index, used=used)

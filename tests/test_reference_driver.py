@@ -90,10 +90,16 @@ def make_rig(
     """One device and its driver on a 16 MiB machine; ``policy`` overrides DriverPolicy."""
     events = EventLog()
     machine = InProcessMachine(RAM, "big" if big_endian else "little", events)
-    device = BalloonDevice(machine.memory, events, options or DeviceOptions())
+    options = options or DeviceOptions()
+    device = BalloonDevice(machine.memory, events, options)
     if link.startswith("mmio"):
-        machine.attach_mmio(device, base=MMIO_BASE, version=int(link[-1]), irq=MMIO_IRQ)
-        transport = open_transport(machine, "mmio", irq_line=MMIO_IRQ)
+        if options.mmio_decoy:  # in the slot before the balloon's
+            machine.attach_mmio_decoy(options.mmio_decoy, MMIO_BASE - 0x200)  # type: ignore[arg-type]
+        machine.attach_mmio(
+            device, MMIO_BASE, int(link[-1]), MMIO_IRQ, options.mmio_interrupt_noise
+        )  # type: ignore[arg-type]
+        faults = policy.get("faults", frozenset())
+        transport = open_transport(machine, "mmio", irq_line=MMIO_IRQ, faults=faults)
     else:
         mode = link.removeprefix("pci-")
         machine.attach_pci(device, mode)  # type: ignore[arg-type]

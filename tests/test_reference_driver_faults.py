@@ -19,15 +19,23 @@ import pytest
 from ballast.monitors.events import Kind
 from ballast.reference import balloon as b
 from ballast.reference.device import DeviceOptions
-from ballast.reference.driver import DriverPolicy, DriverTimeout, FeaturesRefused, typical_stats
+from ballast.reference.driver import (
+    DriverError,
+    DriverPolicy,
+    DriverTimeout,
+    typical_stats,
+)
 from ballast.reference.faults import faults_of
 from ballast.reference.guestmem import poison_page
 from ballast.virtio.features import Feature
+from ballast.virtio.layout import Mmio
 from ballast.virtio.memory import PAGE_SIZE
 from ballast.virtio.splitq import QueueRule
 from ballast.virtio.status import Status
+from ballast.virtio.transport import TransportError
 from tests.test_reference_driver import (
     LAYOUT,
+    MMIO_BASE,
     OOM,
     POISON,
     POOL,
@@ -448,6 +456,166 @@ CASES: dict[str, Case] = {
 }
 
 
+# -- virtio-mmio: the register block's account of every access -----------------------------
+
+
+def _accesses(o: Observed, offset: int, write: bool, decoy: bool = False) -> list[Any]:
+    """MMIO_ACCESS events at ``offset`` of the balloon's slot (or of the decoy's)."""
+    base = MMIO_BASE - 0x200 if decoy else MMIO_BASE
+    return [
+        e
+        for e in o.of(Kind.MMIO_ACCESS)
+        if e["base"] == base and e["offset"] == offset and e["write"] == write
+    ]
+
+
+def _misuse(problem: str) -> Callable[[Observed], bool]:
+    return lambda o: any(e["problem"] == problem for e in o.of(Kind.REGISTER_MISUSE))
+
+
+def _before_select(value: Mmio, select: Mmio, write: bool) -> Callable[[Observed], bool]:
+    """The first access to ``value`` after the last reset came before any ``select`` write."""
+
+    def evidence(o: Observed) -> bool:
+        reset = max(e.seq for e in _accesses(o, Mmio.STATUS, True) if e["value"] == 0)
+        first = min(e.seq for e in _accesses(o, value, write) if e.seq > reset)
+        return not any(reset < e.seq < first for e in _accesses(o, select, True))
+
+    return evidence
+
+
+def _decoy(kind: str, noise: int = 0) -> DeviceOptions:
+    return DeviceOptions(mmio_decoy=kind, mmio_interrupt_noise=noise)
+
+
+def _suppress_transport_error(rig: Rig) -> None:
+    with contextlib.suppress(TransportError):
+        balloon(rig)
+
+
+def _restart_inflateq(rig: Rig) -> None:
+    rig.driver.reset_queue(b.Queue.INFLATE)
+    rig.driver.restart_queue(b.Queue.INFLATE)
+
+
+def _reset_unread(o: Observed) -> bool:
+    """No QueueReset read between the queue reset and the queue set up again."""
+    write = next(e.seq for e in _accesses(o, Mmio.QUEUE_RESET, True))
+    size = next(e.seq for e in _accesses(o, Mmio.QUEUE_SIZE, True) if e.seq > write)
+    return not any(write < e.seq < size for e in _accesses(o, Mmio.QUEUE_RESET, False))
+
+
+NOISY = DeviceOptions(mmio_interrupt_noise=0x4)
+MMIO_CASES: dict[str, Case] = {
+    "mmio_read_undefined": Case(nothing, _misuse("undefined"), link="mmio-v2"),
+    "mmio_write_read_only": Case(nothing, _misuse("write-to-read-only"), link="mmio-v2"),
+    "mmio_read_write_only": Case(nothing, _misuse("read-of-write-only"), link="mmio-v2"),
+    "mmio_config_bytewise": Case(
+        balloon, lambda o: any(e["size"] == 1 for e in o.of(Kind.CONFIG_READ)), link="mmio-v2"
+    ),
+    "mmio_features_without_select": Case(
+        nothing,
+        _before_select(Mmio.DEVICE_FEATURES, Mmio.DEVICE_FEATURES_SEL, False),
+        link="mmio-v2",
+    ),
+    "mmio_driver_features_without_select": Case(
+        nothing,
+        _before_select(Mmio.DRIVER_FEATURES, Mmio.DRIVER_FEATURES_SEL, True),
+        link="mmio-v2",
+    ),
+    "mmio_queue_size_over_max": Case(
+        nothing,
+        lambda o: any(e["value"] > 256 for e in _accesses(o, Mmio.QUEUE_SIZE, True)),
+        link="mmio-v2",
+    ),
+    "mmio_rewrite_live_queue": Case(
+        nothing,
+        lambda o: any(e["enabled"] for e in o.of(Kind.QUEUE_FIELD_WRITTEN)),
+        link="mmio-v2",
+    ),
+    "mmio_assume_version_2": Case(
+        nothing, lambda o: not _accesses(o, Mmio.VERSION, False), link="mmio-v2"
+    ),
+    "mmio_skip_magic_check": Case(
+        nothing,
+        lambda o: bool(_accesses(o, Mmio.STATUS, True, decoy=True)),
+        link="mmio-v2",
+        options=_decoy("bad-magic"),
+        fault_refused=True,
+    ),
+    "mmio_skip_version_check": Case(
+        nothing,
+        lambda o: bool(_accesses(o, Mmio.STATUS, True, decoy=True)),
+        link="mmio-v2",
+        options=_decoy("bad-version"),
+        fault_refused=True,
+    ),
+    "mmio_skip_device_id": Case(
+        nothing, lambda o: not _accesses(o, Mmio.DEVICE_ID, False), link="mmio-v2"
+    ),
+    "mmio_reset_placeholder": Case(
+        nothing,
+        lambda o: bool(_accesses(o, Mmio.STATUS, True, decoy=True)),
+        link="mmio-v2",
+        options=_decoy("no-device"),
+    ),
+    "mmio_placeholder_vendor_read": Case(
+        nothing,
+        lambda o: bool(_accesses(o, Mmio.VENDOR_ID, False, decoy=True)),
+        link="mmio-v2",
+        options=_decoy("no-device"),
+    ),
+    "mmio_ack_placeholder": Case(
+        nothing,
+        lambda o: bool(_accesses(o, Mmio.INTERRUPT_ACK, True, decoy=True)),
+        link="mmio-v2",
+        options=_decoy("no-device"),
+    ),
+    "mmio_ack_unread": Case(
+        balloon,
+        lambda o: any(e["status"] is None for e in _accesses(o, Mmio.INTERRUPT_ACK, True)),
+        link="mmio-v2",
+    ),
+    "mmio_never_ack": Case(
+        balloon, lambda o: not _accesses(o, Mmio.INTERRUPT_ACK, True), link="mmio-v2"
+    ),
+    "mmio_ack_vring_only": Case(
+        balloon,
+        lambda o: any(
+            e["status"] & 2 and not e["value"] & 2 for e in _accesses(o, Mmio.INTERRUPT_ACK, True)
+        ),
+        link="mmio-v2",
+    ),
+    "mmio_ack_echo_status": Case(
+        balloon,
+        lambda o: any(e["value"] & 4 for e in _accesses(o, Mmio.INTERRUPT_ACK, True)),
+        link="mmio-v2",
+        options=NOISY,
+    ),
+    "mmio_reject_unknown_interrupt": Case(
+        _suppress_transport_error,
+        lambda o: any(e["value"] & Status.FAILED for e in _accesses(o, Mmio.STATUS, True)),
+        link="mmio-v2",
+        options=NOISY,
+    ),
+    "mmio_queue_reset_no_wait": Case(_restart_inflateq, _reset_unread, link="mmio-v2"),
+    "mmio_features_before_driver": Case(
+        nothing,
+        lambda o: (
+            _accesses(o, Mmio.DEVICE_FEATURES, False)[0].seq
+            < _accesses(o, Mmio.STATUS, True)[1].seq
+        ),
+        link="mmio-v2",
+    ),
+    "mmio_stop_without_readback": Case(
+        lambda rig: rig.driver.stop_queue(b.Queue.DEFLATE),
+        lambda o: not _accesses(o, Mmio.QUEUE_READY, False),
+        link="mmio-v2",
+    ),
+}
+CASES.update(MMIO_CASES)
+
+
 def observe(name: str, faulty: bool) -> tuple[Observed, Exception | None]:
     case = CASES[name]
     faults = frozenset({name}) if faulty else frozenset()
@@ -459,7 +627,7 @@ def observe(name: str, faulty: bool) -> tuple[Observed, Exception | None]:
         rig.driver.init()
         rig.run()
         case.scenario(rig)
-    except FeaturesRefused as error:
+    except DriverError as error:  # FEATURES_OK refused, or a device it should have ignored
         return observed, error
     return observed, None
 

@@ -16,7 +16,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from ballast.machine.mmio import MMIO_BLOCK_SIZE, MmioVersion, VirtioMmioDevice
+from ballast.machine.mmio import (
+    MMIO_BLOCK_SIZE,
+    DecoyKind,
+    MmioDecoy,
+    MmioVersion,
+    VirtioMmioDevice,
+)
 from ballast.machine.pci import PCI_MODES, PciHostBridge, PciMode, VirtioPciDevice, q35_host_bridge
 from ballast.machine.regs import WIDTH_MASKS, AddressMap
 from ballast.monitors.events import EventLog
@@ -110,14 +116,26 @@ class InProcessMachine:
         return device
 
     def attach_mmio(
-        self, backend: DeviceBackend, base: int, version: MmioVersion, irq: int
+        self,
+        backend: DeviceBackend,
+        base: int,
+        version: MmioVersion,
+        irq: int,
+        interrupt_noise: int = 0,
     ) -> VirtioMmioDevice:
-        """Map a virtio-mmio transport (0x200 bytes) at ``base`` raising ``irq``."""
+        """Map a virtio-mmio transport (0x200 bytes) at ``base`` raising ``irq``
+        (``interrupt_noise``: see :class:`VirtioMmioDevice`)."""
         model = self._model(backend, version == 1, version == 2)
-        device = VirtioMmioDevice(model, version)
+        device = VirtioMmioDevice(model, version, base, interrupt_noise)
         self._mmio.map(device, base, MMIO_BLOCK_SIZE, device)
         model.connect_irq(self.irq(irq).source())
         return device
+
+    def attach_mmio_decoy(self, kind: DecoyKind, base: int) -> MmioDecoy:
+        """Map a virtio-mmio slot a driver must ignore (see :class:`MmioDecoy`)."""
+        decoy = MmioDecoy(kind, base, self.events)
+        self._mmio.map(decoy, base, MMIO_BLOCK_SIZE, decoy)
+        return decoy
 
     def _model(
         self, backend: DeviceBackend, legacy_capable: bool, modern_capable: bool

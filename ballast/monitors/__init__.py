@@ -25,7 +25,6 @@ from ballast.monitors.core import (
     ConfigGenerationMonitor,
     DeviceCoreMonitor,
     DriverInitMonitor,
-    MmioDriverAccessMonitor,
 )
 from ballast.monitors.mmio import MONITORS as MMIO_MONITORS
 from ballast.monitors.pci import MONITORS as PCI_MONITORS
@@ -47,7 +46,6 @@ ALL_MONITORS: tuple[type[Monitor], ...] = (
     DeviceLegacyMonitor,
     DriverInitMonitor,
     DeviceCoreMonitor,
-    MmioDriverAccessMonitor,
     ConfigGenerationMonitor,
     *SPLIT_MONITORS,
     *PCI_MONITORS,

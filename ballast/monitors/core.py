@@ -1,5 +1,5 @@
 """Monitors of the core rules a balloon link exercises: device status, feature negotiation,
-initialization order, reset, used buffer notifications and transport registers."""
+initialization order, reset and used buffer notifications."""
 
 from __future__ import annotations
 
@@ -212,25 +212,6 @@ class DeviceCoreMonitor(Monitor):
             )
         else:
             self.exercised("split.device.used-suppression.03")
-
-
-class MmioDriverAccessMonitor(Monitor):
-    """Register access widths and alignment the MMIO register block saw."""
-
-    judges = "driver"
-    clauses = ("mmio.driver.registers.04",)
-
-    def on_register_misuse(self, event: Event) -> None:
-        if event["block"].startswith("mmio"):
-            self.violation(
-                "mmio.driver.registers.04", f"{event['register']}: {event['problem']}", event
-            )
-
-    def on_status_written(self, event: Event) -> None:
-        if self.ctx.transport != "mmio":
-            self.not_applicable("mmio.driver.registers.04", "not an MMIO link")
-        else:
-            self.exercised("mmio.driver.registers.04")
 
 
 class ConfigGenerationMonitor(Monitor):

@@ -58,6 +58,14 @@ class Kind:
     HINT_COMMAND = "hint_command"  # head, length, cmd_id, current
     HINT_PAGES = "hint_pages"  # head, pfns, cmd_id, current, matches
     REPORT_BUFFER = "report_buffer"  # head, ranges
+    # base, register (None: no register there), offset, write, value (read or written),
+    # queue (QueueSel at the time): a driver access to a virtio-mmio control register.
+    # Not QueueNotify (see QUEUE_NOTIFIED).  InterruptACK writes also carry status (the
+    # last InterruptStatus read since the previous ACK or reset, None if none) and seen
+    # (the event bits of all those reads); an InterruptStatus read is reported on its own
+    # (with repeat: an earlier read since the ACK showed events) only if it is such a
+    # repeat or shows undefined bits.
+    MMIO_ACCESS = "mmio_access"
     # observed by the driver side (what the device did, and what the driver settled on)
     DRIVER_NEGOTIATED = "driver_negotiated"  # features, legacy: accepted by the device
     # role, head, request: a buffer the driver is about to make available; request is
@@ -78,6 +86,17 @@ class Kind:
     GUEST_DATA_CORRUPTED = "guest_data_corrupted"  # pfn, expected, found, when
     HINT_RELEASED_EARLY = "hint_released_early"  # pfns: hinted pages reused before DONE
     ISR_READ = "isr_read"  # value, repeat (a second read right after the first)
+    MMIO_IDENTITY_SEEN = "mmio_identity_seen"  # magic, version, device_id (as read)
+    INTERRUPT_STATUS_SEEN = "interrupt_status_seen"  # value: MMIO InterruptStatus as read
+    INTERRUPT_ACKED = "interrupt_acked"  # mask: what the driver wrote to InterruptACK
+    MMIO_RESET_STATE = "mmio_reset_state"  # interrupt_status, ready: {queue: QueueReady}
+    # when: "after-reset" | "enabled", values: {queue: QueueReset as read}
+    QUEUE_RESET_VALUES = "queue_reset_values"
+    QUEUE_RESET_SEEN = "queue_reset_seen"  # index, ready: QueueReady once QueueReset read 0
+    QUEUE_REENABLED = "queue_reenabled"  # index, relocated, ready: QueueReady read back
+    # index, used: buffers the device used of a request made available and notified on a
+    # queue the driver had stopped (QueueReady written 0 and read back 0)
+    STOPPED_QUEUE_KICKED = "stopped_queue_kicked"
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

@@ -51,6 +51,11 @@ class DeviceOptions:
     modify_reported_pages: bool = False  # MAY (no PAGE_POISON), device.reporting.01
     poison_reported_pages: bool = False  # allowed with PAGE_POISON: fill with poison_val
     report_descriptor_length: bool = False  # historical legacy devices: used len = buffer len
+    # MMIO only, both deliberate misbehaviour to probe a driver: undefined InterruptStatus
+    # bits shown with every interrupt, and a slot before the balloon the driver must ignore
+    # ("bad-magic", "bad-version" or "no-device")
+    mmio_interrupt_noise: int = 0
+    mmio_decoy: str | None = None
     faults: frozenset[str] = field(default_factory=frozenset)
 
 

@@ -337,7 +337,7 @@ class BalloonDriver:
         needs it) and make it live; then the request buffers."""
         t = self.transport
         lay = self.policy.memory_layout
-        arena = Arena(lay.private_base, lay.private_size)
+        arena = self._arena = Arena(lay.private_base, lay.private_size)
         indirect = self._has(F.VIRTIO_F_INDIRECT_DESC) or self._fault("split_indirect_unnegotiated")
         indices = b.queue_indices(self.policy.numbering, self.offered, self.negotiated)
         for role, index in indices.items():
@@ -388,6 +388,56 @@ class BalloonDriver:
         }
         if Queue.HINT in self._vqs:
             self._buffers["cmd"] = arena.alloc(_CMD_SLOT * self._vqs[Queue.HINT].queue.size)
+
+    def reset_queue(self, role: Queue) -> None:
+        """Reset one live queue (VIRTIO_F_RING_RESET); it stays out of use until
+        :meth:`restart_queue`."""
+        self.transport.reset_queue(self._vqs[role].index)
+
+    def restart_queue(self, role: Queue, relocate: bool = False) -> None:
+        """Bring a reset queue back: its ring zeroed in place or, with ``relocate``, a
+        new ring of half the size elsewhere (the driver may change the values)."""
+        t = self.transport
+        vq = self._vqs[role]
+        queue = vq.queue
+        if relocate:
+            size = max(1, queue.size // 2)
+            ring = layout(size, self._arena.alloc(layout(size, 0).end, PAGE_SIZE))
+            queue = DriverQueue(
+                self._mem,
+                size,
+                ring,
+                event_idx=self._has(F.VIRTIO_F_EVENT_IDX),
+                indirect=self._has(F.VIRTIO_F_INDIRECT_DESC),
+                big_endian=self._native_big_endian,
+            )
+        else:
+            queue.reset()
+        ring = queue.layout
+        t.setup_queue(vq.index, queue.size, ring.desc, ring.avail, ring.used)
+        t.enable_queue(vq.index)
+        self._vqs[role] = _Vq(vq.index, role, queue, self)
+
+    def stop_queue(self, role: Queue) -> None:
+        """Stop one live queue with QueueReady (virtio-mmio version 2 only); its ring
+        stays where it is."""
+        t = self.transport
+        if not isinstance(t, MmioTransport):
+            raise DriverError(f"{t.name} cannot stop a single queue")
+        t.stop_queue(self._vqs[role].index)
+
+    def queue_index(self, role: Queue) -> int:
+        return self._vqs[role].index
+
+    def expose_pfns(self, role: Queue, pfns: list[int]) -> None:
+        """Make a PFN request available on ``role`` and notify, without waiting for it
+        (for tests that play a driver breaking its own rules)."""
+        self._post_pfns(role, pfns)
+        self.transport.notify(self._vqs[role].index)
+
+    def reap(self, role: Queue) -> int:
+        """Collect what the device used on ``role``; returns how many buffers."""
+        return len(self._vqs[role].reap())
 
     def _start_device(self) -> None:
         """The balloon steps around DRIVER_OK: stats buffer, poison_val, DRIVER_OK, notify."""

@@ -170,6 +170,18 @@ class Mmio(IntEnum):
     CONFIG = 0x100
 
 
+MMIO_QUEUE_LAYOUT = (
+    Mmio.QUEUE_SIZE,
+    Mmio.QUEUE_DESC_LOW,
+    Mmio.QUEUE_DESC_HIGH,
+    Mmio.QUEUE_DRIVER_LOW,
+    Mmio.QUEUE_DRIVER_HIGH,
+    Mmio.QUEUE_DEVICE_LOW,
+    Mmio.QUEUE_DEVICE_HIGH,
+)
+"""The registers that place the selected queue (version 2)."""
+
+
 def pci_device_ids(device_type: int) -> tuple[int, ...]:
     """PCI Device IDs a driver for ``device_type`` matches: the modern ID and, where the
     spec assigns one, the transitional ID."""
