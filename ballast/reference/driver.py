@@ -34,6 +34,7 @@ from ballast.reference.guestmem import (
     page_pattern,
     poison_page,
 )
+from ballast.timeouts import scaled
 from ballast.virtio.bus import Bus
 from ballast.virtio.features import Feature, has, mask
 from ballast.virtio.layout import LEGACY_PCI_QUEUE_ALIGN, Mmio
@@ -486,7 +487,9 @@ class BalloonDriver:
 
     def run_until_idle(self, timeout: float = 5.0) -> None:
         """Handle interrupts until nothing is left to do: requests answered, the balloon at
-        num_pages (or as close as the guest's free memory allows), hinting rounds done."""
+        num_pages (or as close as the guest's free memory allows), hinting rounds done.
+        ``timeout`` scales with BALLAST_TIMEOUT_FACTOR, like every wait."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         while self.handle_interrupts():
             if time.monotonic() > deadline:
@@ -660,7 +663,7 @@ class BalloonDriver:
             if reuse_early:
                 self._reuse_before_ack(pfns[0])
             elif tell and self._fault("use_before_deflate_ack"):
-                self._write_pattern(pfns[0])  # fault: used before the deflate ack
+                self._use_early(pfns[0])  # fault: used before the deflate ack
             self._wait(deflate, head)
             self._check_trusted(pfns, "balloon-content")
             self.pool.move(runs, PageState.IN_BALLOON, PageState.FREE)
@@ -679,9 +682,7 @@ class BalloonDriver:
         """Without MUST_TELL_HOST (policy ``early_deflate_reuse``): use a page of a deflate
         request the device was notified of but has not acknowledged (poisoned first when
         PAGE_POISON asks for it); its data is checked once the device acknowledges."""
-        if self._has(F.VIRTIO_BALLOON_F_PAGE_POISON):
-            self._mem.write(pfn << b.PFN_SHIFT, poison_page(self.policy.poison_val))
-        self._write_pattern(pfn)
+        self._use_early(pfn)
         self._reused_early[pfn] = (page_pattern(pfn), "deflate-early-reuse")
 
     # -- guest memory demand ------------------------------------------------------------
@@ -727,6 +728,13 @@ class BalloonDriver:
                     write(pfn << b.PFN_SHIFT, poison)
                 write(pfn << b.PFN_SHIFT, page_pattern(pfn))
             pool.mark_poison([run], False)
+
+    def _use_early(self, pfn: int) -> None:
+        """Use a page whose deflate is not acknowledged yet, initialized with poison_val
+        first when PAGE_POISON asks for it."""
+        if self._has(F.VIRTIO_BALLOON_F_PAGE_POISON):
+            self._mem.write(pfn << b.PFN_SHIFT, poison_page(self.policy.poison_val))
+        self._write_pattern(pfn)
 
     def _write_pattern(self, pfn: int) -> None:
         self._mem.write(pfn << b.PFN_SHIFT, page_pattern(pfn))
@@ -924,10 +932,10 @@ class BalloonDriver:
 
     def _trusts_balloon(self) -> bool:
         """Faults trust_balloon_page_content(_tell_host): expects ballooned pages back
-        unchanged (the second only when MUST_TELL_HOST is negotiated)."""
-        return self._fault("trust_balloon_page_content") or (
-            self._fault("trust_balloon_page_content_tell_host")
-            and self._has(F.VIRTIO_BALLOON_F_MUST_TELL_HOST)
+        unchanged, the first without MUST_TELL_HOST negotiated, the second with it."""
+        tell = self._has(F.VIRTIO_BALLOON_F_MUST_TELL_HOST)
+        return (self._fault("trust_balloon_page_content") and not tell) or (
+            self._fault("trust_balloon_page_content_tell_host") and tell
         )
 
     def _capture(self, pfns: list[int]) -> None:
