@@ -155,3 +155,11 @@ def read_isr_twice(h: Harness) -> None:
     h.events.emit("driver", Kind.ISR_READ, value=first, repeat=False)
     h.events.emit("driver", Kind.ISR_READ, value=t.read_isr(), repeat=True)
     target(h, 0)  # a fresh interrupt: the driver catches up with num_pages
+
+
+def notify_spuriously(h: Harness) -> None:
+    """Notify every queue the driver set up once more, with nothing new made available."""
+    t = h.driver.transport
+    for ring in h.events.of(Kind.RING_PLACED, "driver"):
+        t.notify(ring["index"])
+        h.events.emit("driver", Kind.NOTIFY_SENT, queue=ring["index"], spurious=True)

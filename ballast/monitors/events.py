@@ -48,7 +48,9 @@ class Kind:
     GENERATION_READ = "generation_read"  # value
     CONFIG_WRITTEN = "config_written"  # offset, size, value, status
     # queue, role, head, out: [(addr, len)], in_: [(addr, len)], indirect (from a table)
+    # avail_flags, used_event: the avail ring's suppression fields as the device read them
     AVAIL_BUFFER = "avail_buffer"
+    USED_RING_SEEN = "used_ring_seen"  # queue, flags: the used ring when the device took it up
     RING_ERROR = "ring_error"  # queue, rule, detail: the driver broke a split-ring rule
     DRIVER_OK_SEEN = "driver_ok_seen"  # negotiated, legacy
     BUFFER_USED = "buffer_used"  # queue, role, head, written (the device's own acknowledgement)
@@ -67,6 +69,12 @@ class Kind:
     REQUEST_SUBMITTED = "request_submitted"
     ACTUAL_WRITTEN = "actual_written"  # value, complete: what the driver wrote to actual
     USED_BUFFER = "used_buffer"  # queue, head, len
+    # index, role, size, desc, avail, used, big_endian (ring byte order): the driver's layout
+    RING_PLACED = "ring_placed"
+    # queue, head, out, in_: [(addr, len)], tables: [(addr, len)] the descriptor entries
+    # (and indirect table) written for it: the driver's own account of a buffer it exposed
+    BUFFER_EXPOSED = "buffer_exposed"
+    NOTIFY_SENT = "notify_sent"  # queue, spurious: a notification with nothing new in it
     INTERRUPT = "interrupt"  # reason: "vring" | "config"
     DEVICE_STATUS_READ = "device_status_read"  # value
     DEVICE_FEATURES_SEEN = "device_features_seen"  # value

@@ -5,9 +5,12 @@ from __future__ import annotations
 from ballast.monitors.base import Monitor
 from ballast.monitors.events import Event
 from ballast.virtio.features import Feature
-from ballast.virtio.splitq import QueueRule
+from ballast.virtio.splitq import Buffer, QueueRule
+from ballast.virtio.status import Status
 
 INDIRECT = Feature.VIRTIO_F_INDIRECT_DESC
+EVENT_IDX = Feature.VIRTIO_F_EVENT_IDX
+NEEDS_RESET = int(Status.DEVICE_NEEDS_RESET)
 
 # The split.driver clause each device-side ring check enforces.
 RULE_CLAUSES: dict[str, str] = {
@@ -19,6 +22,7 @@ RULE_CLAUSES: dict[str, str] = {
     QueueRule.NESTED_INDIRECT: "split.driver.indirect.02",
     QueueRule.INDIRECT_WITH_NEXT: "split.driver.indirect.04",
     QueueRule.WRITE_BEFORE_READ: "split.driver.framing.01",
+    QueueRule.AVAIL_DECREMENT: "split.driver.avail.01",
 }
 
 
@@ -36,12 +40,14 @@ class DriverRingMonitor(Monitor):
             self.violation(clause, f"queue {event['queue']}: {event['detail']}", event)
 
     def on_avail_buffer(self, event: Event) -> None:
-        # Layout, termination and length are at stake in every chain; the ordering only
-        # where a chain has several elements, the table rules only where it used a table.
+        # Layout, termination, length and a forward-moving idx are at stake in every
+        # chain; the ordering only where a chain has several elements, the table rules
+        # only where it used a table.
         for clause in (
             "split.driver.virtqueue.01",
             "split.driver.desc.01",
             "split.driver.indirect.03",
+            "split.driver.avail.01",
         ):
             self.exercised(clause)
         indirect = self.negotiated(INDIRECT)
@@ -57,4 +63,173 @@ class DriverRingMonitor(Monitor):
             self.exercised("split.driver.indirect.04")
 
 
-MONITORS: tuple[type[Monitor], ...] = (DriverRingMonitor,)
+class DriverSuppressionMonitor(Monitor):
+    """The notification suppression fields the driver owns: the avail ring's flags as the
+    device read them with each chain, and the used ring's flags as the driver left them
+    when the device first took the ring up."""
+
+    judges = "driver"
+    clauses = (
+        "split.driver.used-suppression.01",
+        "split.driver.used-suppression.03",
+        "split.driver.avail-suppression.01",
+    )
+
+    def on_avail_buffer(self, event: Event) -> None:
+        event_idx = self.negotiated(EVENT_IDX)
+        if event_idx is None or "avail_flags" not in event.data:
+            return
+        flags = event["avail_flags"]
+        clause, allowed = (
+            ("split.driver.used-suppression.03", (0,))
+            if event_idx
+            else ("split.driver.used-suppression.01", (0, 1))
+        )
+        other = "split.driver.used-suppression.0" + ("1" if event_idx else "3")
+        self.not_applicable(other, f"VIRTIO_F_EVENT_IDX {'' if event_idx else 'not '}negotiated")
+        if flags in allowed:
+            self.exercised(clause)
+        else:
+            self.violation(clause, f"queue {event['queue']}: avail ring flags {flags:#x}", event)
+
+    def on_used_ring_seen(self, event: Event) -> None:
+        if event["flags"]:
+            self.violation(
+                "split.driver.avail-suppression.01",
+                f"queue {event['queue']}: used ring flags {event['flags']:#x} when taken up",
+                event,
+            )
+        else:
+            self.exercised("split.driver.avail-suppression.01")
+
+
+class DeviceRingWriteMonitor(Monitor):
+    """What the device may only read: each buffer's device-readable elements and the
+    descriptor entries (and indirect table) describing it, snapshotted through the backdoor
+    when the driver exposes the buffer and compared when the driver reaps it.  The driver
+    does not touch either in between, so any change is the device's."""
+
+    judges = "device"
+    clauses = ("split.device.desc.01", "split.device.desc.04")
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._snapshots: dict[tuple[int, int], tuple[Event, list[bytes], list[bytes]]] = {}
+
+    def on_buffer_exposed(self, event: Event) -> None:
+        if self.ctx.read_memory is None:
+            return
+        self._snapshots[event["queue"], event["head"]] = (
+            event,
+            self._read(event["out"]),
+            self._read(event["tables"]),
+        )
+
+    def on_used_buffer(self, event: Event) -> None:
+        snapshot = self._snapshots.pop((event["queue"], event["head"]), None)
+        if snapshot is None:
+            return
+        exposed, out, tables = snapshot
+        for clause, ranges, before, what in (
+            ("split.device.desc.01", exposed["out"], out, "device-readable element"),
+            ("split.device.desc.04", exposed["tables"], tables, "descriptor table range"),
+        ):
+            if not ranges:
+                continue
+            now = self._read(ranges)
+            changed = [r for r, old, new in zip(ranges, before, now, strict=True) if old != new]
+            if changed:
+                addr, length = changed[0]
+                self.violation(
+                    clause,
+                    f"queue {event['queue']} buffer {event['head']}: {what} "
+                    f"[{addr:#x}, +{length:#x}) changed while the device held it",
+                    exposed,
+                    event,
+                )
+            else:
+                self.exercised(clause)
+
+    def _read(self, ranges: list[Buffer]) -> list[bytes]:
+        assert self.ctx.read_memory is not None
+        return [self.ctx.read_memory(addr, length) for addr, length in ranges]
+
+
+class DeviceUsedFlagsMonitor(Monitor):
+    """The used ring's flags, which only the device writes, read through the backdoor each
+    time the driver reaps a buffer."""
+
+    judges = "device"
+    clauses = ("split.device.avail-suppression.01", "split.device.avail-suppression.03")
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._rings: dict[int, Event] = {}
+
+    def on_ring_placed(self, event: Event) -> None:
+        self._rings[event["index"]] = event
+
+    def on_used_buffer(self, event: Event) -> None:
+        ring = self._rings.get(event["queue"])
+        event_idx = self.negotiated(EVENT_IDX)
+        if ring is None or event_idx is None or self.ctx.read_memory is None:
+            return
+        raw = self.ctx.read_memory(ring["used"], 2)
+        flags = int.from_bytes(raw, "big" if ring["big_endian"] else "little")
+        clause, allowed = (
+            ("split.device.avail-suppression.03", (0,))
+            if event_idx
+            else ("split.device.avail-suppression.01", (0, 1))
+        )
+        other = "split.device.avail-suppression.0" + ("1" if event_idx else "3")
+        self.not_applicable(other, f"VIRTIO_F_EVENT_IDX {'' if event_idx else 'not '}negotiated")
+        if flags in allowed:
+            self.exercised(clause)
+        else:
+            self.violation(clause, f"queue {event['queue']}: used ring flags {flags:#x}", event)
+
+
+class DeviceSpuriousNotifyMonitor(Monitor):
+    """After a notification that made nothing new available, the device must go on
+    serving the driver: no DEVICE_NEEDS_RESET, no request left unanswered."""
+
+    judges = "device"
+    clauses = ("split.device.avail-suppression.05",)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._spurious: Event | None = None
+
+    def on_notify_sent(self, event: Event) -> None:
+        if event["spurious"]:
+            self._spurious = event
+
+    def on_device_status_read(self, event: Event) -> None:
+        if self._spurious is not None and event["value"] & NEEDS_RESET:
+            self._broken(event, f"status {event['value']:#x} sets DEVICE_NEEDS_RESET")
+
+    def on_request_unanswered(self, event: Event) -> None:
+        if self._spurious is not None:
+            self._broken(event, f"{event['role']} request {event['head']} unanswered")
+
+    def on_used_buffer(self, event: Event) -> None:
+        if self._spurious is not None:
+            self.exercised("split.device.avail-suppression.05")
+
+    def _broken(self, event: Event, what: str) -> None:
+        assert self._spurious is not None
+        self.violation(
+            "split.device.avail-suppression.05",
+            f"after a spurious notification of queue {self._spurious['queue']}: {what}",
+            self._spurious,
+            event,
+        )
+
+
+MONITORS: tuple[type[Monitor], ...] = (
+    DriverRingMonitor,
+    DriverSuppressionMonitor,
+    DeviceRingWriteMonitor,
+    DeviceUsedFlagsMonitor,
+    DeviceSpuriousNotifyMonitor,
+)

@@ -20,7 +20,7 @@ from ballast.reference.faults import check_faults
 from ballast.virtio.device import VirtioDeviceModel
 from ballast.virtio.features import Feature, has, mask
 from ballast.virtio.memory import PAGE_SIZE, GuestMemory
-from ballast.virtio.splitq import Chain, DeviceQueue, QueueError, QueueLayout
+from ballast.virtio.splitq import DESC_SIZE, Chain, DeviceQueue, QueueError, QueueLayout
 
 DEFAULT_FEATURES = mask(
     Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST,
@@ -129,6 +129,9 @@ class BalloonDevice:
         try:
             queue = self._queue(index)  # a misaligned ring part raises here
             if queue is None:
+                return
+            if self._fault("split_spurious_notify_breaks") and not queue.avail_pending():
+                self.model.set_needs_reset()  # fault: a notification with nothing new
                 return
             while (chain := queue.pop()) is not None:
                 self._handle(role, index, queue, chain)
@@ -270,15 +273,21 @@ class BalloonDevice:
         if cached and cached[0] == config.epoch:
             return cached[1]
         negotiated = self.model.negotiated
+        event_idx = has(negotiated, Feature.VIRTIO_F_EVENT_IDX)
         queue = DeviceQueue(
             self.host_mem,
             config.size,
             QueueLayout(config.desc, config.avail, config.used, 0),
-            event_idx=has(negotiated, Feature.VIRTIO_F_EVENT_IDX),
+            event_idx=event_idx,
             indirect=has(negotiated, Feature.VIRTIO_F_INDIRECT_DESC),
             big_endian=self._data_big_endian(),
         )
         self._queues[index] = (config.epoch, queue)
+        self.events.emit("device", Kind.USED_RING_SEEN, queue=index, flags=queue.used_flags())
+        if self._fault("split_used_flags_invalid") and not event_idx:
+            queue.write_used_flags(2)  # fault: a bit the spec does not define
+        if self._fault("split_used_flags_with_event_idx") and event_idx:
+            queue.write_used_flags(1)  # fault: VIRTQ_USED_F_NO_NOTIFY despite EVENT_IDX
         return queue
 
     def _use(
@@ -296,6 +305,7 @@ class BalloonDevice:
         def complete() -> None:
             for pfn in discard or ():
                 self.memory.discard(pfn)
+            self._scribble_on_ring(queue, chain)
             queue.push(chain.head, written)
             self.events.emit(
                 "device",
@@ -310,10 +320,19 @@ class BalloonDevice:
 
         self.model.complete(complete)
 
+    def _scribble_on_ring(self, queue: DeviceQueue, chain: Chain) -> None:
+        """Seeded bugs: write where the device may only read, as the buffer goes back."""
+        if self._fault("split_write_readable") and chain.out:
+            addr = chain.out[0][0]
+            self.host_mem.write(addr, bytes([self.host_mem.read(addr, 1)[0] ^ 0xFF]))
+        if self._fault("split_write_descriptor"):
+            self.host_mem.write(queue.layout.desc + DESC_SIZE * chain.head + 8, bytes(4))
+
     def _read_out(self, chain: Chain) -> bytes:
         return b"".join(self.host_mem.read(addr, length) for addr, length in chain.out)
 
     def _handle(self, role: Queue, index: int, queue: DeviceQueue, chain: Chain) -> None:
+        flags, used_event = queue.avail_suppression()
         self.events.emit(
             "device",
             Kind.AVAIL_BUFFER,
@@ -323,6 +342,8 @@ class BalloonDevice:
             out=list(chain.out),
             in_=list(chain.in_),
             indirect=chain.indirect,
+            avail_flags=flags,
+            used_event=used_event,
         )
         handler = {
             Queue.INFLATE: self._inflate,

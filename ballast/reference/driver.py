@@ -146,8 +146,16 @@ class _Vq:
 
     def add(self, out: list[Buffer], in_: list[Buffer], request: Request) -> int:
         head = self.queue.add(out, in_, request)
-        self._driver.events.emit(
-            "driver", Kind.REQUEST_SUBMITTED, role=str(self.role), head=head, request=request
+        emit = self._driver.events.emit
+        emit("driver", Kind.REQUEST_SUBMITTED, role=str(self.role), head=head, request=request)
+        emit(
+            "driver",
+            Kind.BUFFER_EXPOSED,
+            queue=self.index,
+            head=head,
+            out=list(out),
+            in_=list(in_),
+            tables=self.queue.tables(head),
         )
         return head
 
@@ -365,6 +373,17 @@ class BalloonDriver:
                 faults=self.policy.faults if role is Queue.REPORT else frozenset(),
             )
             t.setup_queue(index, size, ring.desc, ring.avail, ring.used)
+            self.events.emit(
+                "driver",
+                Kind.RING_PLACED,
+                index=index,
+                role=str(role),
+                size=size,
+                desc=ring.desc,
+                avail=ring.avail,
+                used=ring.used,
+                big_endian=self._native_big_endian,
+            )
             t.enable_queue(index)
             self._vqs[role] = _Vq(index, role, queue, self)
         pfn_bytes = self.policy.batch * b.PFN_SIZE

@@ -48,4 +48,59 @@ SPLIT_FAULTS: list[Fault] = [
         "split.driver.framing.01",
         "makes the last element of a multi-element writable buffer device-readable",
     ),
+    Fault(
+        "split_avail_idx_decrement",
+        "driver",
+        "split.driver.avail.01",
+        "publishes each reporting request after the first with avail idx one below the last",
+    ),
+    Fault(
+        "split_used_flags_uninitialized",
+        "driver",
+        "split.driver.avail-suppression.01",
+        "allocates the reporting queue's used ring with flags 1 instead of 0",
+    ),
+    Fault(
+        "split_avail_flags_invalid",
+        "driver",
+        "split.driver.used-suppression.01",
+        "sets the undefined bit 1 in the reporting queue's avail ring flags",
+    ),
+    Fault(
+        "split_avail_flags_with_event_idx",
+        "driver",
+        "split.driver.used-suppression.03",
+        "sets VIRTQ_AVAIL_F_NO_INTERRUPT in the reporting queue's flags with EVENT_IDX",
+    ),
+    # --- reference device: split ring --------------------------------------------------
+    Fault(
+        "split_write_readable",
+        "device",
+        "split.device.desc.01",
+        "flips the first byte of a buffer's first device-readable element as it uses it",
+    ),
+    Fault(
+        "split_write_descriptor",
+        "device",
+        "split.device.desc.04",
+        "zeroes the len of a chain's head descriptor as it uses the chain",
+    ),
+    Fault(
+        "split_used_flags_invalid",
+        "device",
+        "split.device.avail-suppression.01",
+        "sets the undefined bit 1 in the used ring flags (without EVENT_IDX)",
+    ),
+    Fault(
+        "split_used_flags_with_event_idx",
+        "device",
+        "split.device.avail-suppression.03",
+        "sets VIRTQ_USED_F_NO_NOTIFY in the used ring flags although EVENT_IDX is negotiated",
+    ),
+    Fault(
+        "split_spurious_notify_breaks",
+        "device",
+        "split.device.avail-suppression.05",
+        "takes a notification that finds no new buffer as an error and needs a reset",
+    ),
 ]

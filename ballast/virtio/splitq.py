@@ -41,6 +41,7 @@ class QueueRule(StrEnum):
 
     MISALIGNED = "ring-part-misaligned"
     AVAIL_OVERRUN = "avail-idx-beyond-queue-size"
+    AVAIL_DECREMENT = "avail-idx-decremented"
     HEAD_RANGE = "head-index-out-of-range"
     HEAD_IN_FLIGHT = "head-already-in-flight"
     NEXT_RANGE = "next-index-out-of-range"
@@ -213,6 +214,7 @@ class DriverQueue:
             _SlotPool(*indirect_pool, size) if isinstance(indirect_pool, tuple) else indirect_pool
         )
         self._inflight: list[tuple[object, list[int], int | None] | None] = [None] * size
+        self._table_bytes = [0] * size
         self.reset()
 
     def reset(self) -> None:
@@ -231,12 +233,30 @@ class DriverQueue:
         self.mem.write(lay.desc, bytes(DESC_SIZE * size))
         self.mem.write(lay.avail, bytes(avail_ring_bytes(size)))
         self.mem.write(lay.used, bytes(used_ring_bytes(size)))
+        if "split_used_flags_uninitialized" in self.faults:
+            self.mem.write(lay.used, u16.pack(VIRTQ_USED_F_NO_NOTIFY))
+        if "split_avail_flags_invalid" in self.faults and not self.event_idx:
+            self._write_avail_flags(2)  # a bit the spec does not define
+        if "split_avail_flags_with_event_idx" in self.faults and self.event_idx:
+            self._write_avail_flags(VIRTQ_AVAIL_F_NO_INTERRUPT)
         if self.start_idx:
             start = u16.pack(self.start_idx)
             self.mem.write(lay.avail + 2, start)
             self.mem.write(lay.avail + 4 + 2 * size, start)  # used_event
             self.mem.write(lay.used + 2, start)
             self.mem.write(lay.used + 4 + 8 * size, start)  # avail_event
+
+    def tables(self, head: int) -> list[Buffer]:
+        """The guest ranges of descriptor-table entries (and the indirect table) that
+        describe in-flight buffer ``head``: what the device must only read."""
+        entry = self._inflight[head]
+        if entry is None:
+            raise ValueError(f"head {head} is not in flight")
+        _, descs, table = entry
+        ranges = [(self.layout.desc + DESC_SIZE * i, DESC_SIZE) for i in descs]
+        if table is not None:
+            ranges.append((table, self._table_bytes[head]))
+        return ranges
 
     @property
     def num_free(self) -> int:
@@ -290,13 +310,17 @@ class DriverQueue:
             for i, desc in zip(descs, encoded, strict=True):
                 write(base + DESC_SIZE * i, desc)
         self._inflight[head] = (token, descs, table)
+        self._table_bytes[head] = DESC_SIZE * n if table is not None else 0
         self._outstanding += 1
         u16 = self._codec.u16.pack
         avail = self.layout.avail
         idx = self.avail_idx
         write(avail + 4 + 2 * (idx & (self.size - 1)), u16(head))
-        self.avail_idx = idx = (idx + 1) & _IDX_MASK
-        write(avail + 2, u16(idx))
+        self.avail_idx = (idx + 1) & _IDX_MASK
+        if "split_avail_idx_decrement" in self.faults and idx != self.start_idx:
+            write(avail + 2, u16((idx - 1) & _IDX_MASK))  # steps back instead of on
+        else:
+            write(avail + 2, u16(self.avail_idx))
         return head
 
     def _indirect_table(self, n: int, use_indirect: bool | None) -> int | None:
@@ -454,6 +478,11 @@ class DeviceQueue:
     def avail_pending(self) -> int:
         """Chains the driver has published that :meth:`pop` has not taken yet."""
         (idx,) = self._codec.u16.unpack(self.mem.read(self.layout.avail + 2, 2))
+        back = (self._avail_shadow - idx) & _IDX_MASK
+        if 0 < back < self.size:  # a jump ahead by more than size is an overrun
+            raise QueueError(
+                QueueRule.AVAIL_DECREMENT, f"avail idx went back from {self._avail_shadow} to {idx}"
+            )
         pending = (idx - self.last_avail_idx) & _IDX_MASK
         if pending > self.size:
             raise QueueError(
@@ -462,6 +491,18 @@ class DeviceQueue:
             )
         self._avail_shadow = idx
         return pending
+
+    def avail_suppression(self) -> tuple[int, int]:
+        """The driver's ``(flags, used_event)`` in the avail ring, as they read now."""
+        unpack, read, lay = self._codec.u16.unpack, self.mem.read, self.layout
+        (flags,) = unpack(read(lay.avail, 2))
+        (event,) = unpack(read(lay.avail + 4 + 2 * self.size, 2))
+        return flags, event
+
+    def used_flags(self) -> int:
+        """The used ring's ``flags`` as they read now."""
+        (flags,) = self._codec.u16.unpack(self.mem.read(self.layout.used, 2))
+        return flags
 
     def pop(self) -> Chain | None:
         """Take the next available chain, or None when the ring is empty (then, with
@@ -634,7 +675,7 @@ class DeviceQueue:
         if self.event_idx:
             self._write_avail_event(self.last_avail_idx)
         else:
-            self._write_used_flags(0)
+            self.write_used_flags(0)
 
     def disable_notifications(self) -> None:
         """Advise the driver that available buffer notifications are not needed."""
@@ -642,10 +683,11 @@ class DeviceQueue:
         if self.event_idx:
             self._write_avail_event((self.last_avail_idx - 1) & _IDX_MASK)
         else:
-            self._write_used_flags(VIRTQ_USED_F_NO_NOTIFY)
+            self.write_used_flags(VIRTQ_USED_F_NO_NOTIFY)
 
     def _write_avail_event(self, value: int) -> None:
         self.mem.write(self.layout.used + 4 + 8 * self.size, self._codec.u16.pack(value))
 
-    def _write_used_flags(self, value: int) -> None:
+    def write_used_flags(self, value: int) -> None:
+        """Set the used ring's ``flags`` (bit 0 is VIRTQ_USED_F_NO_NOTIFY)."""
         self.mem.write(self.layout.used, self._codec.u16.pack(value))

@@ -51,3 +51,23 @@ def test_sets_no_next_beside_indirect(balloon):
 @pytest.mark.clause("split.driver.framing.01")
 def test_places_writable_elements_after_readable_ones(balloon):
     report_fragmented(balloon())
+
+
+@pytest.mark.clause("split.driver.avail.01")
+def test_never_decrements_the_avail_idx(balloon):
+    report_fragmented(balloon())
+
+
+@pytest.mark.clause("split.driver.avail-suppression.01")
+def test_initializes_used_flags_to_0(balloon):
+    report_fragmented(balloon())
+
+
+@pytest.mark.clause("split.driver.used-suppression.01")
+def test_sets_avail_flags_to_0_or_1_without_event_idx(balloon):
+    report_fragmented(balloon(device={"features": s.offer_without("VIRTIO_F_EVENT_IDX")}))
+
+
+@pytest.mark.clause("split.driver.used-suppression.03")
+def test_sets_avail_flags_to_0_with_event_idx(balloon):
+    report_fragmented(balloon())
