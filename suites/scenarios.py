@@ -12,7 +12,7 @@ import contextlib
 from ballast.harness import Harness
 from ballast.monitors.events import Kind
 from ballast.reference.allocator import PageState
-from ballast.reference.balloon import ACTUAL
+from ballast.reference.balloon import ACTUAL, Queue
 from ballast.reference.device import DEFAULT_FEATURES
 from ballast.reference.driver import DEFAULT_ACCEPT, FeaturesRefused
 from ballast.reference.faults import faults_of
@@ -163,3 +163,21 @@ def notify_spuriously(h: Harness) -> None:
     for ring in h.events.of(Kind.RING_PLACED, "driver"):
         t.notify(ring["index"])
         h.events.emit("driver", Kind.NOTIFY_SENT, queue=ring["index"], spurious=True)
+
+
+def inflate_under_suppression(h: Harness, flags: int, ahead: int, steps: int = 4) -> None:
+    """Inflate one page per host request while the inflateq's avail flags and used_event
+    are held fixed (used_event ``ahead`` entries past the used idx), so that each request's
+    used buffer either must or should not be notified.  One request goes first with the
+    fields as usual: a device may always notify its first used buffer."""
+    start(h)
+    target(h, 1)
+    ring = h.driver.ring(Queue.INFLATE)
+    index = next(
+        e["index"] for e in h.events.of(Kind.RING_PLACED, "driver") if e["role"] == Queue.INFLATE
+    )
+    used_event = (ring.last_used_idx + ahead) & 0xFFFF
+    ring.hold_suppression(flags, used_event)
+    h.events.emit("driver", Kind.SUPPRESSION_HELD, queue=index, flags=flags, used_event=used_event)
+    for pages in range(2, steps + 2):
+        target(h, pages)

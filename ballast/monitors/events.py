@@ -75,6 +75,8 @@ class Kind:
     # (and indirect table) written for it: the driver's own account of a buffer it exposed
     BUFFER_EXPOSED = "buffer_exposed"
     NOTIFY_SENT = "notify_sent"  # queue, spurious: a notification with nothing new in it
+    # queue, flags, used_event: the driver fixed the avail ring's suppression fields
+    SUPPRESSION_HELD = "suppression_held"
     INTERRUPT = "interrupt"  # reason: "vring" | "config"
     DEVICE_STATUS_READ = "device_status_read"  # value
     DEVICE_FEATURES_SEEN = "device_features_seen"  # value

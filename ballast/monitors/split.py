@@ -5,7 +5,7 @@ from __future__ import annotations
 from ballast.monitors.base import Monitor
 from ballast.monitors.events import Event
 from ballast.virtio.features import Feature
-from ballast.virtio.splitq import Buffer, QueueRule
+from ballast.virtio.splitq import Buffer, QueueRule, need_event
 from ballast.virtio.status import Status
 
 INDIRECT = Feature.VIRTIO_F_INDIRECT_DESC
@@ -226,10 +226,113 @@ class DeviceSpuriousNotifyMonitor(Monitor):
         )
 
 
+class DeviceUsedNotifyMonitor(Monitor):
+    """Used buffer notifications while the driver holds one queue's avail flags and
+    used_event fixed (SUPPRESSION_HELD).  Each host action closes a window: the used idx
+    before and after it (read through the backdoor) say which entries the device wrote,
+    and the driver's interrupt acknowledgements after it exposed the window's buffer
+    whether a notification came (QEMU raises the vring ISR bit with every configuration
+    change, which the host action causes before anything is written).  A window in which
+    another queue used a buffer, or the fields changed, says nothing and is skipped."""
+
+    judges = "device"
+    clauses = (
+        "split.device.used-suppression.01",
+        "split.device.used-suppression.02",
+        "split.device.used-suppression.04",
+        "split.device.used-suppression.05",
+        "split.device.used-suppression.06",
+    )
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._rings: dict[int, Event] = {}
+        self._held: Event | None = None
+        self._old = 0
+        self._notified = False
+        self._exposed = False
+        self._tainted = False
+
+    def on_ring_placed(self, event: Event) -> None:
+        self._rings[event["index"]] = event
+
+    def on_suppression_held(self, event: Event) -> None:
+        if self.ctx.read_memory is not None and event["queue"] in self._rings:
+            self._held = event
+            self._open()
+
+    def on_buffer_exposed(self, event: Event) -> None:
+        if self._held is not None and event["queue"] == self._held["queue"]:
+            self._exposed = True
+
+    def on_used_buffer(self, event: Event) -> None:
+        if self._held is not None and event["queue"] != self._held["queue"]:
+            self._tainted = True
+
+    def on_interrupt(self, event: Event) -> None:
+        if self._exposed and "vring" in event["reasons"]:
+            self._notified = True
+
+    def on_host_action(self, event: Event) -> None:
+        self._close()
+
+    def finish(self) -> None:
+        self._close()
+
+    def _u16(self, offset: int, part: str) -> int:
+        assert self._held is not None and self.ctx.read_memory is not None
+        ring = self._rings[self._held["queue"]]
+        raw = self.ctx.read_memory(ring[part] + offset, 2)
+        return int.from_bytes(raw, "big" if ring["big_endian"] else "little")
+
+    def _open(self) -> None:
+        self._old = self._u16(2, "used")
+        self._notified = self._exposed = self._tainted = False
+
+    def _close(self) -> None:
+        held = self._held
+        event_idx = self.negotiated(EVENT_IDX)
+        if held is None or event_idx is None:
+            return
+        new, old = self._u16(2, "used"), self._old
+        size = self._rings[held["queue"]]["size"]
+        flags, used_event = held["flags"], held["used_event"]
+        kept = (self._u16(0, "avail"), self._u16(4 + 2 * size, "avail")) == (flags, used_event)
+        if new != old and kept and not self._tainted:
+            self._judge(event_idx, flags, need_event(used_event, new, old), old, new)
+        self._open()
+
+    def _judge(self, event_idx: bool, flags: int, reached: bool, old: int, new: int) -> None:
+        """``reached``: the window wrote the entry at used_event."""
+        held = self._held
+        assert held is not None
+        if event_idx and reached:
+            clause = "split.device.used-suppression.0" + ("4" if flags & 1 else "5")
+        elif event_idx:
+            clause = "split.device.used-suppression.06"
+        elif flags & 1:
+            clause = "split.device.used-suppression.02"
+        elif not reached:
+            clause = "split.device.used-suppression.01"  # flags ask, used_event would not
+        else:
+            return  # used_event would not have held a notification back: proves nothing
+        must = clause != "split.device.used-suppression.06" and not (flags & 1 and not event_idx)
+        if self._notified == must:
+            self.exercised(clause)
+            return
+        self.violation(
+            clause,
+            f"queue {held['queue']}: used idx {old} -> {new} with avail flags {flags:#x} and "
+            f"used_event {held['used_event']}: {'no' if must else 'a'} used buffer notification",
+            held,
+        )
+
+
 MONITORS: tuple[type[Monitor], ...] = (
     DriverRingMonitor,
     DriverSuppressionMonitor,
     DeviceRingWriteMonitor,
     DeviceUsedFlagsMonitor,
     DeviceSpuriousNotifyMonitor,
+    DeviceUsedNotifyMonitor,
 )

@@ -281,6 +281,7 @@ class BalloonDevice:
             event_idx=event_idx,
             indirect=has(negotiated, Feature.VIRTIO_F_INDIRECT_DESC),
             big_endian=self._data_big_endian(),
+            faults=self.faults,
         )
         self._queues[index] = (config.epoch, queue)
         self.events.emit("device", Kind.USED_RING_SEEN, queue=index, flags=queue.used_flags())

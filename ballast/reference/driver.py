@@ -422,6 +422,11 @@ class BalloonDriver:
     def _write_poison_val(self) -> None:
         self.transport.config_write(b.POISON_VAL, 4, self.policy.poison_val)
 
+    def ring(self, role: Queue) -> DriverQueue:
+        """The split ring of a live queue (for scenarios that probe the device's ring
+        handling directly)."""
+        return self._vqs[role].queue
+
     # -- operation ----------------------------------------------------------------------
 
     def handle_interrupts(self) -> bool:

@@ -103,4 +103,34 @@ SPLIT_FAULTS: list[Fault] = [
         "split.device.avail-suppression.05",
         "takes a notification that finds no new buffer as an error and needs a reset",
     ),
+    Fault(
+        "split_honours_used_event_without_event_idx",
+        "device",
+        "split.device.used-suppression.01",
+        "without EVENT_IDX, notifies only when it writes the entry at used_event",
+    ),
+    Fault(
+        "split_notifies_despite_no_interrupt",
+        "device",
+        "split.device.used-suppression.02",
+        "without EVENT_IDX, notifies every used buffer whatever the avail ring flags say",
+    ),
+    Fault(
+        "split_honours_flags_with_event_idx",
+        "device",
+        "split.device.used-suppression.04",
+        "with EVENT_IDX, still withholds notifications while VIRTQ_AVAIL_F_NO_INTERRUPT is set",
+    ),
+    Fault(
+        "split_misses_used_event",
+        "device",
+        "split.device.used-suppression.05",
+        "with EVENT_IDX, never sends a used buffer notification",
+    ),
+    Fault(
+        "split_notifies_every_used_buffer",
+        "device",
+        "split.device.used-suppression.06",
+        "with EVENT_IDX, notifies every used buffer whatever used_event says",
+    ),
 ]

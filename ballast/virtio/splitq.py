@@ -438,6 +438,13 @@ class DriverQueue:
         else:
             self._write_avail_flags(VIRTQ_AVAIL_F_NO_INTERRUPT)
 
+    def hold_suppression(self, flags: int, used_event: int) -> None:
+        """Write the avail ring's ``flags`` and ``used_event`` and keep them as written
+        (reaping no longer moves ``used_event``): probes of a device's notifications."""
+        self._interrupts = False
+        self._write_avail_flags(flags)
+        self._write_used_event(used_event)
+
     def _write_used_event(self, value: int) -> None:
         self.mem.write(self.layout.avail + 4 + 2 * self.size, self._codec.u16.pack(value))
 
@@ -458,8 +465,10 @@ class DeviceQueue:
         indirect: bool = True,
         big_endian: bool = False,
         start_idx: int = 0,
+        faults: frozenset[str] = frozenset(),
     ) -> None:
         _check_size(size)
+        self.faults = faults  # seeded bugs of the reference device (faults_split.py)
         parts = (("desc", layout.desc, 16), ("avail", layout.avail, 2), ("used", layout.used, 4))
         for part, addr, align in parts:
             if addr % align:
@@ -660,12 +669,18 @@ class DeviceQueue:
         self._signalled_idx = new
         if old == new:
             return False
-        u16 = self._codec.u16.unpack
-        lay = self.layout
+        flags, event = self.avail_suppression()
+        faults = self.faults
         if self.event_idx:
-            (event,) = u16(self.mem.read(lay.avail + 4 + 2 * self.size, 2))
-            return need_event(event, new, old)
-        (flags,) = u16(self.mem.read(lay.avail, 2))
+            if "split_misses_used_event" in faults:
+                return False
+            if "split_honours_flags_with_event_idx" in faults and flags & 1:
+                return False
+            return "split_notifies_every_used_buffer" in faults or need_event(event, new, old)
+        if "split_notifies_despite_no_interrupt" in faults:
+            return True
+        if "split_honours_used_event_without_event_idx" in faults:
+            return not flags & 1 and need_event(event, new, old)
         return not flags & VIRTQ_AVAIL_F_NO_INTERRUPT
 
     def enable_notifications(self) -> None:
