@@ -77,6 +77,7 @@ class InProcessMachine:
         acknowledgements) wait for :meth:`poll`: the window in which a driver must not
         touch what it handed over."""
         self._pending: deque[tuple[VirtioDeviceModel, int]] = deque()
+        self._pollers: list[Callable[[], None]] = []
         self._completions: deque[Callable[[], None]] = deque()
         self._mmio = AddressMap()
         self._io = AddressMap()
@@ -209,6 +210,12 @@ class InProcessMachine:
                 model.backend.queue_notify(index)
             while completions:
                 completions.popleft()()
+        for poller in self._pollers:
+            poller()
+
+    def on_poll(self, poller: Callable[[], None]) -> None:
+        """Call ``poller`` at the end of every :meth:`poll` (a device polling its rings)."""
+        self._pollers.append(poller)
 
     @property
     def pending_notifications(self) -> int:

@@ -51,6 +51,10 @@ class Kind:
     # avail_flags, used_event: the avail ring's suppression fields as the device read them
     AVAIL_BUFFER = "avail_buffer"
     USED_RING_SEEN = "used_ring_seen"  # queue, flags: the used ring when the device took it up
+    # queue, old, new, notified, flags, avail_event: the avail idx moved from old to new
+    # since the device last served the queue, with a notification or not (found polling),
+    # and the used ring's flags and avail_event the driver had to go by
+    AVAIL_WINDOW = "avail_window"
     RING_ERROR = "ring_error"  # queue, rule, detail: the driver broke a split-ring rule
     DRIVER_OK_SEEN = "driver_ok_seen"  # negotiated, legacy
     BUFFER_USED = "buffer_used"  # queue, role, head, written (the device's own acknowledgement)

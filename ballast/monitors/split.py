@@ -328,9 +328,44 @@ class DeviceUsedNotifyMonitor(Monitor):
         )
 
 
+class DriverNotifyMonitor(Monitor):
+    """The driver's available buffer notifications, judged per window the device reports
+    (AVAIL_WINDOW): the entries the driver wrote since the device last served the queue,
+    whether a notification announced them, and the suppression fields the driver read."""
+
+    judges = "driver"
+    clauses = tuple(f"split.driver.avail-suppression.0{n}" for n in range(2, 8))
+
+    def on_avail_window(self, event: Event) -> None:
+        event_idx = self.negotiated(EVENT_IDX)
+        if event_idx is None:
+            return
+        flags, avail_event = event["flags"], event["avail_event"]
+        reached = need_event(avail_event, event["new"], event["old"])
+        if event_idx:
+            number = (5 if flags & 1 else 6) if reached else 7
+        elif flags & 1:
+            number = 3
+        else:
+            number = 4 if reached else 2  # 2: avail_event would have held it back
+        clause = f"split.driver.avail-suppression.0{number}"
+        must = number not in (3, 7)
+        if event["notified"] == must:
+            self.exercised(clause)
+            return
+        self.violation(
+            clause,
+            f"queue {event['queue']}: avail idx {event['old']} -> {event['new']} with used "
+            f"flags {flags:#x} and avail_event {avail_event}: "
+            f"{'no' if must else 'a'} available buffer notification",
+            event,
+        )
+
+
 MONITORS: tuple[type[Monitor], ...] = (
     DriverRingMonitor,
     DriverSuppressionMonitor,
+    DriverNotifyMonitor,
     DeviceRingWriteMonitor,
     DeviceUsedFlagsMonitor,
     DeviceSpuriousNotifyMonitor,

@@ -21,6 +21,7 @@ from ballast.virtio.device import VirtioDeviceModel
 from ballast.virtio.features import Feature, has, mask
 from ballast.virtio.memory import PAGE_SIZE, GuestMemory
 from ballast.virtio.splitq import DESC_SIZE, Chain, DeviceQueue, QueueError, QueueLayout
+from ballast.virtio.status import Status
 
 DEFAULT_FEATURES = mask(
     Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST,
@@ -51,6 +52,9 @@ class DeviceOptions:
     modify_reported_pages: bool = False  # MAY (no PAGE_POISON), device.reporting.01
     poison_reported_pages: bool = False  # allowed with PAGE_POISON: fill with poison_val
     report_descriptor_length: bool = False  # historical legacy devices: used len = buffer len
+    poll_rings: bool = False  # also serve rings when the machine polls, unnotified
+    # used flags, and avail_event (None: it follows the ring) held on every queue
+    hold_avail_suppression: tuple[int, int | None] | None = None
     faults: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -123,6 +127,16 @@ class BalloonDevice:
         return True
 
     def queue_notify(self, index: int) -> None:
+        self._serve(index, notified=True)
+
+    def poll(self) -> None:
+        """The machine gives the device time: with ``poll_rings`` it looks at every ring
+        for buffers made available without a notification (a device polling its rings)."""
+        if self.options.poll_rings and not self.model.status & Status.DEVICE_NEEDS_RESET:
+            for index in self._roles():
+                self._serve(index, notified=False)
+
+    def _serve(self, index: int, notified: bool) -> None:
         role = self._roles().get(index)
         if role is None or not self.model.status & 4:  # DRIVER_OK
             return
@@ -133,13 +147,33 @@ class BalloonDevice:
             if self._fault("split_spurious_notify_breaks") and not queue.avail_pending():
                 self.model.set_needs_reset()  # fault: a notification with nothing new
                 return
+            self._window(index, queue, notified)
             while (chain := queue.pop()) is not None:
                 self._handle(role, index, queue, chain)
+            hold = self.options.hold_avail_suppression
+            if hold is not None and not queue.held:
+                queue.hold_suppression(*hold)  # from the first service on
         except QueueError as exc:
             self.events.emit(
                 "device", Kind.RING_ERROR, queue=index, rule=str(exc.rule), detail=exc.detail
             )
             self.model.set_needs_reset()
+
+    def _window(self, index: int, queue: DeviceQueue, notified: bool) -> None:
+        """Report how the avail idx moved since the device last served the queue, with the
+        suppression fields the driver had to go by."""
+        new, old = queue.avail_idx(), queue.last_avail_idx
+        if new != old:
+            self.events.emit(
+                "device",
+                Kind.AVAIL_WINDOW,
+                queue=index,
+                old=old,
+                new=new,
+                notified=notified,
+                flags=queue.used_flags(),
+                avail_event=queue.avail_event,
+            )
 
     def driver_ok(self) -> None:
         self.events.emit(

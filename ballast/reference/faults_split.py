@@ -72,6 +72,42 @@ SPLIT_FAULTS: list[Fault] = [
         "split.driver.used-suppression.03",
         "sets VIRTQ_AVAIL_F_NO_INTERRUPT in the reporting queue's flags with EVENT_IDX",
     ),
+    Fault(
+        "split_honours_avail_event_without_event_idx",
+        "driver",
+        "split.driver.avail-suppression.02",
+        "without EVENT_IDX, notifies the reporting queue only when it writes avail_event",
+    ),
+    Fault(
+        "split_kicks_despite_no_notify",
+        "driver",
+        "split.driver.avail-suppression.03",
+        "without EVENT_IDX, notifies the reporting queue whatever the used ring flags say",
+    ),
+    Fault(
+        "split_skips_first_kick",
+        "driver",
+        "split.driver.avail-suppression.04",
+        "without EVENT_IDX, does not notify the reporting queue's first request",
+    ),
+    Fault(
+        "split_honours_used_flags_with_event_idx",
+        "driver",
+        "split.driver.avail-suppression.05",
+        "with EVENT_IDX, withholds reporting notifications while VIRTQ_USED_F_NO_NOTIFY is set",
+    ),
+    Fault(
+        "split_skips_kick_at_avail_event",
+        "driver",
+        "split.driver.avail-suppression.06",
+        "with EVENT_IDX, never notifies the reporting queue",
+    ),
+    Fault(
+        "split_kicks_every_buffer",
+        "driver",
+        "split.driver.avail-suppression.07",
+        "with EVENT_IDX, notifies every reporting request whatever avail_event says",
+    ),
     # --- reference device: split ring --------------------------------------------------
     Fault(
         "split_write_readable",

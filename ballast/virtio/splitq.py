@@ -371,10 +371,21 @@ class DriverQueue:
             return False
         u16 = self._codec.u16.unpack
         lay = self.layout
-        if self.event_idx:
-            (event,) = u16(self.mem.read(lay.used + 4 + 8 * self.size, 2))
-            return need_event(event, new, old)
+        faults = self.faults
         (flags,) = u16(self.mem.read(lay.used, 2))
+        (event,) = u16(self.mem.read(lay.used + 4 + 8 * self.size, 2))
+        if self.event_idx:
+            if "split_kicks_every_buffer" in faults:
+                return True
+            if "split_honours_used_flags_with_event_idx" in faults and flags & 1:
+                return False
+            return need_event(event, new, old) and "split_skips_kick_at_avail_event" not in faults
+        if "split_kicks_despite_no_notify" in faults:
+            return True
+        if "split_honours_avail_event_without_event_idx" in faults:
+            return not flags & 1 and need_event(event, new, old)
+        if "split_skips_first_kick" in faults and old == self.start_idx:
+            return False
         return not flags & VIRTQ_USED_F_NO_NOTIFY
 
     def used_pending(self) -> int:
@@ -479,9 +490,10 @@ class DeviceQueue:
         self.event_idx = event_idx
         self.indirect = indirect
         self._codec = _Codec(big_endian)
-        self.last_avail_idx = self._avail_shadow = start_idx & _IDX_MASK
+        self.last_avail_idx = self._avail_shadow = self.avail_event = start_idx & _IDX_MASK
         self.used_idx = self._signalled_idx = start_idx & _IDX_MASK
         self._notifications = True
+        self.held = False  # hold_suppression() fixed the fields
         self._popped: set[int] = set()
 
     def avail_pending(self) -> int:
@@ -700,7 +712,22 @@ class DeviceQueue:
         else:
             self.write_used_flags(VIRTQ_USED_F_NO_NOTIFY)
 
+    def hold_suppression(self, flags: int, avail_event: int | None) -> None:
+        """Set the used ring's ``flags`` and, unless None (then it keeps following the
+        ring), ``avail_event``, and keep them: a device that polls its rings."""
+        self.held = True
+        self.write_used_flags(flags)
+        if avail_event is not None:
+            self._notifications = False
+            self._write_avail_event(avail_event)
+
+    def avail_idx(self) -> int:
+        """The driver's avail ``idx`` as it reads now."""
+        (idx,) = self._codec.u16.unpack(self.mem.read(self.layout.avail + 2, 2))
+        return idx
+
     def _write_avail_event(self, value: int) -> None:
+        self.avail_event = value
         self.mem.write(self.layout.used + 4 + 8 * self.size, self._codec.u16.pack(value))
 
     def write_used_flags(self, value: int) -> None:

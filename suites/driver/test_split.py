@@ -8,6 +8,13 @@ from suites import scenarios as s
 pytestmark = pytest.mark.requires(subject="driver")
 
 
+def polling(event_idx: bool = True, hold: tuple[int, int | None] | None = None) -> dict:
+    """A device that also serves its rings unnotified, holding the used ring's flags and
+    avail_event (None: it follows the ring) as ``hold`` says."""
+    features = s.offer_without() if event_idx else s.offer_without("VIRTIO_F_EVENT_IDX")
+    return {"features": features, "poll_rings": True, "hold_avail_suppression": hold}
+
+
 def report_fragmented(h: Harness) -> None:
     """Report free memory the balloon has cut into pieces, so that requests carry several
     ranges (a multi-element buffer: an indirect table when VIRTIO_F_INDIRECT_DESC is on)."""
@@ -71,3 +78,33 @@ def test_sets_avail_flags_to_0_or_1_without_event_idx(balloon):
 @pytest.mark.clause("split.driver.used-suppression.03")
 def test_sets_avail_flags_to_0_with_event_idx(balloon):
     report_fragmented(balloon())
+
+
+@pytest.mark.clause("split.driver.avail-suppression.02")
+def test_ignores_avail_event_without_event_idx(balloon):
+    report_fragmented(balloon(device=polling(event_idx=False, hold=(0, 0x8000))))
+
+
+@pytest.mark.clause("split.driver.avail-suppression.03")
+def test_does_not_notify_when_used_flags_is_1(balloon):
+    report_fragmented(balloon(device=polling(event_idx=False, hold=(1, None))))
+
+
+@pytest.mark.clause("split.driver.avail-suppression.04")
+def test_notifies_when_used_flags_is_0(balloon):
+    report_fragmented(balloon(device=polling(event_idx=False)))
+
+
+@pytest.mark.clause("split.driver.avail-suppression.05")
+def test_ignores_the_lower_bit_of_used_flags_with_event_idx(balloon):
+    report_fragmented(balloon(device=polling(hold=(1, None))))
+
+
+@pytest.mark.clause("split.driver.avail-suppression.06")
+def test_notifies_when_it_writes_the_entry_at_avail_event(balloon):
+    report_fragmented(balloon(device=polling()))
+
+
+@pytest.mark.clause("split.driver.avail-suppression.07")
+def test_does_not_notify_before_avail_event(balloon):
+    report_fragmented(balloon(device=polling(hold=(0, 0x8000))))
