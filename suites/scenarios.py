@@ -102,6 +102,16 @@ def report(h: Harness, pages: int = 1024) -> None:
     use_all_free(h)
 
 
+def report_fragmented(h: Harness) -> None:
+    """Report free memory the balloon has cut into pieces, so that requests carry several
+    ranges (a multi-element buffer: an indirect table when VIRTIO_F_INDIRECT_DESC is on)."""
+    start(h)
+    target(h, 600)
+    target(h, 100)
+    h.driver.report_free_pages(4096)
+    settle(h)
+
+
 # -- the driver side played by the test itself (historical or probing behaviour) -------------
 # These steps do what the reference driver never does on its own, and record what they
 # observed as driver-side events, exactly as the reference driver would.

@@ -76,7 +76,8 @@ class Kind:
     # index, role, size, desc, avail, used, big_endian (ring byte order): the driver's layout
     RING_PLACED = "ring_placed"
     # queue, head, out, in_: [(addr, len)], tables: [(addr, len)] the descriptor entries
-    # (and indirect table) written for it: the driver's own account of a buffer it exposed
+    # (and indirect table) written for it, indirect_after (direct descriptors chained before
+    # the indirect one, None without a table): the driver's own account of a buffer it exposed
     BUFFER_EXPOSED = "buffer_exposed"
     NOTIFY_SENT = "notify_sent"  # queue, spurious: a notification with nothing new in it
     # queue, flags, used_event: the driver fixed the avail ring's suppression fields

@@ -189,40 +189,69 @@ class DeviceUsedFlagsMonitor(Monitor):
             self.violation(clause, f"queue {event['queue']}: used ring flags {flags:#x}", event)
 
 
-class DeviceSpuriousNotifyMonitor(Monitor):
-    """After a notification that made nothing new available, the device must go on
-    serving the driver: no DEVICE_NEEDS_RESET, no request left unanswered."""
+class _KeepsServing(Monitor):
+    """Base: once the driver did something the device must take in its stride (``_arm``),
+    the device must go on serving: DEVICE_NEEDS_RESET or a request left unanswered is a
+    violation of ``clause``; a buffer used afterwards shows it coped."""
 
     judges = "device"
-    clauses = ("split.device.avail-suppression.05",)
+    clause: str
 
     def reset_state(self) -> None:
         super().reset_state()
-        self._spurious: Event | None = None
+        self._cause: Event | None = None
 
-    def on_notify_sent(self, event: Event) -> None:
-        if event["spurious"]:
-            self._spurious = event
+    def _arm(self, cause: Event) -> None:
+        self._cause = cause
 
     def on_device_status_read(self, event: Event) -> None:
-        if self._spurious is not None and event["value"] & NEEDS_RESET:
+        if self._cause is not None and event["value"] & NEEDS_RESET:
             self._broken(event, f"status {event['value']:#x} sets DEVICE_NEEDS_RESET")
 
     def on_request_unanswered(self, event: Event) -> None:
-        if self._spurious is not None:
+        if self._cause is not None:
             self._broken(event, f"{event['role']} request {event['head']} unanswered")
 
     def on_used_buffer(self, event: Event) -> None:
-        if self._spurious is not None:
-            self.exercised("split.device.avail-suppression.05")
+        if self._cause is not None:
+            self.exercised(self.clause)
 
     def _broken(self, event: Event, what: str) -> None:
-        assert self._spurious is not None
-        self.violation(
-            "split.device.avail-suppression.05",
-            f"after a spurious notification of queue {self._spurious['queue']}: {what}",
-            self._spurious,
-            event,
+        assert self._cause is not None
+        self.violation(self.clause, f"after {self._what(self._cause)}: {what}", self._cause, event)
+
+    def _what(self, cause: Event) -> str:
+        raise NotImplementedError
+
+
+class DeviceSpuriousNotifyMonitor(_KeepsServing):
+    """A notification that made nothing new available."""
+
+    clause = "split.device.avail-suppression.05"
+    clauses = (clause,)
+
+    def on_notify_sent(self, event: Event) -> None:
+        if event["spurious"]:
+            self._arm(event)
+
+    def _what(self, cause: Event) -> str:
+        return f"a spurious notification of queue {cause['queue']}"
+
+
+class DeviceIndirectChainMonitor(_KeepsServing):
+    """A buffer whose indirect table follows zero or more chained direct descriptors."""
+
+    clause = "split.device.indirect.02"
+    clauses = (clause,)
+
+    def on_buffer_exposed(self, event: Event) -> None:
+        if event.data.get("indirect_after") is not None:
+            self._arm(event)
+
+    def _what(self, cause: Event) -> str:
+        return (
+            f"queue {cause['queue']} buffer {cause['head']} with its indirect table after "
+            f"{cause['indirect_after']} direct descriptor(s)"
         )
 
 
@@ -369,5 +398,6 @@ MONITORS: tuple[type[Monitor], ...] = (
     DeviceRingWriteMonitor,
     DeviceUsedFlagsMonitor,
     DeviceSpuriousNotifyMonitor,
+    DeviceIndirectChainMonitor,
     DeviceUsedNotifyMonitor,
 )

@@ -117,6 +117,7 @@ class DriverPolicy:
     early_deflate_reuse: bool = False  # without MUST_TELL_HOST: reuse before the deflate ack
     overshoot: int = 0  # pages supplied beyond a non-zero num_pages (a MAY)
     actual_every_batch: bool = True  # False: actual once per inflate/deflate run (a MAY)
+    indirect_after: int = 0  # reporting: direct descriptors chained before the indirect one
     faults: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -156,6 +157,7 @@ class _Vq:
             out=list(out),
             in_=list(in_),
             tables=self.queue.tables(head),
+            indirect_after=self.queue.direct_before_table(head),
         )
         return head
 
@@ -370,6 +372,7 @@ class BalloonDriver:
                 indirect=indirect,
                 big_endian=self._native_big_endian,
                 indirect_pool=pool,
+                direct_prefix=self.policy.indirect_after if role is Queue.REPORT else 0,
                 faults=self.policy.faults if role is Queue.REPORT else frozenset(),
             )
             t.setup_queue(index, size, ring.desc, ring.avail, ring.used)

@@ -169,4 +169,15 @@ SPLIT_FAULTS: list[Fault] = [
         "split.device.used-suppression.06",
         "with EVENT_IDX, notifies every used buffer whatever used_event says",
     ),
+    Fault(
+        "split_indirect_only_at_head",
+        "device",
+        "split.device.indirect.02",
+        "looks for VIRTQ_DESC_F_INDIRECT on a chain's head only (later: a plain buffer)",
+        also=("balloon.driver.reporting.04",),
+        why_also=(
+            "only reporting requests carry indirect tables, and a device that cannot take "
+            "the chain never acknowledges the report in it"
+        ),
+    ),
 ]

@@ -199,10 +199,14 @@ class DriverQueue:
         big_endian: bool = False,
         indirect_pool: tuple[int, int] | IndirectAllocator | None = None,
         start_idx: int = 0,
+        direct_prefix: int = 0,
         faults: frozenset[str] = frozenset(),
     ) -> None:
         _check_size(size)
         self.faults = faults  # seeded bugs of the reference driver (faults_split.py)
+        self.direct_prefix = direct_prefix
+        """Elements of an indirect buffer put in direct descriptors chained before the
+        descriptor that points at its table (a layout the device must handle)."""
         self.mem = mem
         self.size = size
         self.layout = layout
@@ -258,6 +262,12 @@ class DriverQueue:
             ranges.append((table, self._table_bytes[head]))
         return ranges
 
+    def direct_before_table(self, head: int) -> int | None:
+        """How many direct descriptors precede the indirect one in in-flight buffer
+        ``head`` (None: the buffer uses no indirect table)."""
+        entry = self._inflight[head]
+        return None if entry is None or entry[2] is None else len(entry[1]) - 1
+
     @property
     def num_free(self) -> int:
         """Free descriptors in the main table."""
@@ -290,17 +300,27 @@ class DriverQueue:
             raise QueueFull(f"need {n} descriptors, {len(free)} free")
         write = self.mem.write
         base = self.layout.desc
+        table_bytes = 0
         if table is not None:
-            head = free.pop()
-            descs = [head]
-            entries = self._encode(out, in_, range(1, n))
+            k = min(self.direct_prefix, n - 1)  # direct descriptors chained before the table
+            if k >= len(free):
+                assert self._pool is not None  # the table came from it
+                self._pool.free(table)
+                raise QueueFull(f"need {k + 1} descriptors, {len(free)} free")
+            descs = [free.pop() for _ in range(k + 1)]
+            head = descs[0]
+            entries = self._encode(out, in_, [*descs[1:], *range(1, n - k)])
+            for i, desc in zip(descs, entries[:k], strict=False):
+                write(base + DESC_SIZE * i, desc)
+            entries = entries[k:]
             if "split_nested_indirect" in self.faults:
                 entries[0] = self._flagged(entries[0], VIRTQ_DESC_F_INDIRECT)
             write(table, b"".join(entries))
             flags = VIRTQ_DESC_F_INDIRECT
             if "split_indirect_with_next" in self.faults:
                 flags |= VIRTQ_DESC_F_NEXT
-            write(base + DESC_SIZE * head, self._codec.desc.pack(table, DESC_SIZE * n, flags, 0))
+            table_bytes = DESC_SIZE * len(entries)
+            write(base + DESC_SIZE * descs[k], self._codec.desc.pack(table, table_bytes, flags, 0))
         else:
             descs = [free.pop() for _ in range(n)]
             head = descs[0]
@@ -310,7 +330,7 @@ class DriverQueue:
             for i, desc in zip(descs, encoded, strict=True):
                 write(base + DESC_SIZE * i, desc)
         self._inflight[head] = (token, descs, table)
-        self._table_bytes[head] = DESC_SIZE * n if table is not None else 0
+        self._table_bytes[head] = table_bytes
         self._outstanding += 1
         u16 = self._codec.u16.pack
         avail = self.layout.avail
@@ -563,10 +583,11 @@ class DeviceQueue:
         seen = 0
         total = 0
         indirect = False
+        only_head = "split_indirect_only_at_head" in self.faults
         while True:
             addr, length, flags, nxt = unpack(read(base + DESC_SIZE * idx, DESC_SIZE))
             seen += 1
-            if flags & VIRTQ_DESC_F_INDIRECT:
+            if flags & VIRTQ_DESC_F_INDIRECT and not (only_head and seen > 1):
                 total = self._walk_indirect(idx, addr, length, flags, out, in_, total)
                 indirect = True
                 break

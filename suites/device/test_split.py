@@ -59,3 +59,8 @@ def test_notifies_when_it_writes_the_entry_at_used_event(balloon):
 @pytest.mark.clause("split.device.used-suppression.06")
 def test_does_not_notify_before_or_after_used_event(balloon):
     s.inflate_under_suppression(balloon(), flags=0, ahead=2)
+
+
+@pytest.mark.clause("split.device.indirect.02")
+def test_takes_an_indirect_table_after_chained_descriptors(balloon):
+    s.report_fragmented(balloon(driver={"indirect_after": 1}))
