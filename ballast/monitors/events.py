@@ -79,7 +79,6 @@ class Kind:
     # (and indirect table) written for it, indirect_after (direct descriptors chained before
     # the indirect one, None without a table): the driver's own account of a buffer it exposed
     BUFFER_EXPOSED = "buffer_exposed"
-    NOTIFY_SENT = "notify_sent"  # queue, spurious: a notification with nothing new in it
     # queue, flags, used_event: the driver fixed the avail ring's suppression fields
     SUPPRESSION_HELD = "suppression_held"
     INTERRUPT = "interrupt"  # reason: "vring" | "config"
@@ -93,6 +92,9 @@ class Kind:
     GUEST_DATA_CORRUPTED = "guest_data_corrupted"  # pfn, expected, found, when
     HINT_RELEASED_EARLY = "hint_released_early"  # pfns: hinted pages reused before DONE
     ISR_READ = "isr_read"  # value, repeat (a second read right after the first)
+    # either side: a notification the observer sent with nothing new in it (queue: None
+    # for a used buffer notification on a transport that does not name the queue)
+    NOTIFY_SENT = "notify_sent"  # queue, spurious
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

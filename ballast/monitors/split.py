@@ -11,6 +11,7 @@ from ballast.virtio.status import Status
 INDIRECT = Feature.VIRTIO_F_INDIRECT_DESC
 EVENT_IDX = Feature.VIRTIO_F_EVENT_IDX
 NEEDS_RESET = int(Status.DEVICE_NEEDS_RESET)
+FAILED = int(Status.FAILED)
 
 # The split.driver clause each device-side ring check enforces.
 RULE_CLAUSES: dict[str, str] = {
@@ -101,6 +102,36 @@ class DriverSuppressionMonitor(Monitor):
             )
         else:
             self.exercised("split.driver.avail-suppression.01")
+
+
+class DriverSpuriousMonitor(Monitor):
+    """After a used buffer notification with nothing new in the used ring, the driver must
+    carry on: setting FAILED is a violation, a buffer it makes available afterwards shows
+    it coped."""
+
+    judges = "driver"
+    clauses = ("split.driver.used-suppression.05",)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._spurious: Event | None = None
+
+    def on_notify_sent(self, event: Event) -> None:
+        if event["spurious"]:
+            self._spurious = event
+
+    def on_status_written(self, event: Event) -> None:
+        if self._spurious is not None and event["value"] & FAILED:
+            self.violation(
+                "split.driver.used-suppression.05",
+                f"status {event['value']:#x} sets FAILED after a spurious notification",
+                self._spurious,
+                event,
+            )
+
+    def on_avail_buffer(self, event: Event) -> None:
+        if self._spurious is not None:
+            self.exercised("split.driver.used-suppression.05")
 
 
 class DeviceRingWriteMonitor(Monitor):
@@ -395,6 +426,7 @@ MONITORS: tuple[type[Monitor], ...] = (
     DriverRingMonitor,
     DriverSuppressionMonitor,
     DriverNotifyMonitor,
+    DriverSpuriousMonitor,
     DeviceRingWriteMonitor,
     DeviceUsedFlagsMonitor,
     DeviceSpuriousNotifyMonitor,

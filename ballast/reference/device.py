@@ -52,6 +52,7 @@ class DeviceOptions:
     modify_reported_pages: bool = False  # MAY (no PAGE_POISON), device.reporting.01
     poison_reported_pages: bool = False  # allowed with PAGE_POISON: fill with poison_val
     report_descriptor_length: bool = False  # historical legacy devices: used len = buffer len
+    spurious_used_notifications: bool = False  # a vring interrupt with each new target
     poll_rings: bool = False  # also serve rings when the machine polls, unnotified
     # used flags, and avail_event (None: it follows the ring) held on every queue
     hold_avail_suppression: tuple[int, int | None] | None = None
@@ -193,6 +194,9 @@ class BalloonDevice:
         self.num_pages = num_pages
         self._target_set = True
         self.model.config_changed()
+        if self.options.spurious_used_notifications:
+            self.model.raise_vring_interrupt(0)  # with the config change, as QEMU does
+            self.events.emit("device", Kind.NOTIFY_SENT, queue=None, spurious=True)
 
     def request_stats(self) -> bool:
         """Return the held stats buffer so the driver refills it; False if none is held."""

@@ -167,6 +167,7 @@ class _Vq:
 
     def reap(self) -> list[UsedElem]:
         done = self.queue.pop_used()
+        self._driver._used_since_ack |= bool(done)
         live = self._driver.live
         emit = self._driver.events.emit
         for elem in done:
@@ -279,6 +280,7 @@ class BalloonDriver:
         self._stats_available = 0
         self._stats_buffers = 0
         self._oom_hold: int | None = None
+        self._used_since_ack = False  # fault split_no_spurious: a buffer reaped since the ack
         self._unannounced = 0  # fault use_without_deflate: reused, never deflated
         self._reused_early: dict[int, tuple[bytes, str]] = {}  # pfn -> (data, when)
         self._trusted: dict[int, bytes] = {}  # fault trust_*: contents expected to survive
@@ -479,6 +481,9 @@ class BalloonDriver:
             self.events.emit("driver", Kind.INTERRUPT, reasons=sorted(reasons))
             if "config" in reasons:
                 self._config_pending = True
+        if "vring" in reasons and not self._used_since_ack and self._fault("split_no_spurious"):
+            raise self._fail(DriverError("used buffer notification without a used buffer"))
+        self._used_since_ack = False
         return reasons
 
     def _read_config(self) -> bool:

@@ -108,6 +108,17 @@ SPLIT_FAULTS: list[Fault] = [
         "split.driver.avail-suppression.07",
         "with EVENT_IDX, notifies every reporting request whatever avail_event says",
     ),
+    Fault(
+        "split_no_spurious",
+        "driver",
+        "split.driver.used-suppression.05",
+        "gives up (FAILED) on a used buffer notification that brings no used buffer",
+        also=("balloon.driver.operation.01",),
+        why_also=(
+            "the spurious notification comes with a new target, and a driver that gives up "
+            "on the device never inflates toward it"
+        ),
+    ),
     # --- reference device: split ring --------------------------------------------------
     Fault(
         "split_write_readable",

@@ -97,3 +97,8 @@ def test_notifies_when_it_writes_the_entry_at_avail_event(balloon):
 @pytest.mark.clause("split.driver.avail-suppression.07")
 def test_does_not_notify_before_avail_event(balloon):
     s.report_fragmented(balloon(device=polling(hold=(0, 0x8000))))
+
+
+@pytest.mark.clause("split.driver.used-suppression.05")
+def test_handles_spurious_used_buffer_notifications(balloon):
+    s.inflate_deflate(balloon(device={"spurious_used_notifications": True}))
