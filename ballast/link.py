@@ -90,7 +90,6 @@ class Link:
         endian = "big" if config.big_endian else "little"
         self.machine = InProcessMachine(config.memory_size, endian, self.events)
         self.device = BalloonDevice(self.machine.memory, self.events, config.device)
-        self.machine.on_poll(self.device.poll)
         if spec.bus == "pci":
             self.machine.attach_pci(self.device, spec.mode)  # type: ignore[arg-type]
             self.transport = open_transport(self.machine, spec.driver_kind)

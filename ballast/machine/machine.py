@@ -123,6 +123,7 @@ class InProcessMachine:
     def _model(
         self, backend: DeviceBackend, legacy_capable: bool, modern_capable: bool
     ) -> VirtioDeviceModel:
+        self._pollers.append(backend.poll)
         return VirtioDeviceModel(
             backend,
             self.events,
@@ -201,8 +202,8 @@ class InProcessMachine:
 
     def poll(self, timeout: float = 0.0) -> None:
         """Run the notifications held back by ``defer_notifications``, then the held
-        completions (in order).  The machine has nothing else asynchronous, so ``timeout``
-        is never waited for."""
+        completions (in order), then give every device time (``DeviceBackend.poll``).  The
+        machine has nothing else asynchronous, so ``timeout`` is never waited for."""
         pending, completions = self._pending, self._completions
         while pending or completions:
             while pending:
@@ -210,12 +211,8 @@ class InProcessMachine:
                 model.backend.queue_notify(index)
             while completions:
                 completions.popleft()()
-        for poller in self._pollers:
-            poller()
-
-    def on_poll(self, poller: Callable[[], None]) -> None:
-        """Call ``poller`` at the end of every :meth:`poll` (a device polling its rings)."""
-        self._pollers.append(poller)
+        for poll in self._pollers:
+            poll()
 
     @property
     def pending_notifications(self) -> int:
