@@ -103,6 +103,16 @@ def report(h: Harness, pages: int = 1024) -> None:
     use_all_free(h)
 
 
+def report_fragmented(h: Harness) -> None:
+    """Report free memory the balloon has cut into pieces, so that requests carry several
+    ranges (a multi-element buffer: an indirect table when VIRTIO_F_INDIRECT_DESC is on)."""
+    start(h)
+    target(h, 600)
+    target(h, 100)
+    h.driver.report_free_pages(4096)
+    settle(h)
+
+
 # -- the driver side played by the test itself (historical or probing behaviour) -------------
 # These steps do what the reference driver never does on its own, and record what they
 # observed as driver-side events, exactly as the reference driver would.
@@ -238,3 +248,29 @@ def kick_stopped_deflateq(h: Harness) -> None:
     h.machine.poll(STOP_WAIT)
     used = h.driver.reap(Queue.DEFLATE)
     h.events.emit("driver", Kind.STOPPED_QUEUE_KICKED, index=index, used=used)
+
+
+def notify_spuriously(h: Harness) -> None:
+    """Notify every queue the driver set up once more, with nothing new made available."""
+    t = h.driver.transport
+    for ring in h.events.of(Kind.RING_PLACED, "driver"):
+        t.notify(ring["index"])
+        h.events.emit("driver", Kind.NOTIFY_SENT, queue=ring["index"], spurious=True)
+
+
+def inflate_under_suppression(h: Harness, flags: int, ahead: int, steps: int = 4) -> None:
+    """Inflate one page per host request while the inflateq's avail flags and used_event
+    are held fixed (used_event ``ahead`` entries past the used idx), so that each request's
+    used buffer either must or should not be notified.  One request goes first with the
+    fields as usual: a device may always notify its first used buffer."""
+    start(h)
+    target(h, 1)
+    ring = h.driver.ring(Queue.INFLATE)
+    index = next(
+        e["index"] for e in h.events.of(Kind.RING_PLACED, "driver") if e["role"] == Queue.INFLATE
+    )
+    used_event = (ring.last_used_idx + ahead) & 0xFFFF
+    ring.hold_suppression(flags, used_event)
+    h.events.emit("driver", Kind.SUPPRESSION_HELD, queue=index, flags=flags, used_event=used_event)
+    for pages in range(2, steps + 2):
+        target(h, pages)

@@ -188,6 +188,13 @@ def fragmented_report(rig: Rig) -> None:
         rig.driver.report_free_pages(4096)
 
 
+def spurious_target(rig: Rig) -> None:
+    """A new target, which the device announces with a spurious used buffer notification;
+    a driver that gives up on it raises."""
+    with contextlib.suppress(DriverError):
+        rig.target(100)
+
+
 # -- evidence -----------------------------------------------------------------------------
 
 
@@ -253,6 +260,20 @@ def ring_error(rule: QueueRule) -> Callable[[Observed], bool]:
     return lambda o: any(e["rule"] == rule for e in o.of(Kind.RING_ERROR))
 
 
+def window(notified: bool, **fields: int) -> Callable[[Observed], bool]:
+    """Evidence: the device found entries made available with(out) a notification while
+    the used ring's suppression fields were ``fields``."""
+    return lambda o: any(
+        e["notified"] == notified and all(e[k] == v for k, v in fields.items())
+        for e in o.of(Kind.AVAIL_WINDOW)
+    )
+
+
+def polling(event_idx: bool = True, hold: tuple[int, int | None] | None = None) -> DeviceOptions:
+    base = DeviceOptions() if event_idx else features_without(EVENT_IDX)
+    return dataclasses.replace(base, poll_rings=True, hold_avail_suppression=hold)
+
+
 @dataclass(frozen=True)
 class Case:
     scenario: Callable[[Rig], None]
@@ -265,6 +286,7 @@ class Case:
     clean_refused: bool = False  # FEATURES_OK refused to the clean driver
 
 
+EVENT_IDX = 1 << Feature.VIRTIO_F_EVENT_IDX
 NO_POISON = features_without(POISON)
 REFUSING = DeviceOptions(reject_without_must_tell_host=True)
 CASES: dict[str, Case] = {
@@ -452,6 +474,41 @@ CASES: dict[str, Case] = {
     ),
     "split_writable_before_readable": Case(
         fragmented_report, ring_error(QueueRule.WRITE_BEFORE_READ)
+    ),
+    "split_avail_idx_decrement": Case(fragmented_report, ring_error(QueueRule.AVAIL_DECREMENT)),
+    "split_used_flags_uninitialized": Case(
+        fragmented_report, lambda o: any(e["flags"] for e in o.of(Kind.USED_RING_SEEN))
+    ),
+    "split_avail_flags_invalid": Case(
+        fragmented_report,
+        lambda o: any(e["avail_flags"] > 1 for e in o.of(Kind.AVAIL_BUFFER)),
+        options=features_without(EVENT_IDX),
+    ),
+    "split_avail_flags_with_event_idx": Case(
+        fragmented_report, lambda o: any(e["avail_flags"] for e in o.of(Kind.AVAIL_BUFFER))
+    ),
+    "split_honours_avail_event_without_event_idx": Case(
+        fragmented_report,
+        window(False, flags=0, avail_event=0x8000),
+        options=polling(event_idx=False, hold=(0, 0x8000)),
+    ),
+    "split_kicks_despite_no_notify": Case(
+        fragmented_report, window(True, flags=1), options=polling(event_idx=False, hold=(1, None))
+    ),
+    "split_skips_first_kick": Case(
+        fragmented_report, window(False), options=polling(event_idx=False)
+    ),
+    "split_honours_used_flags_with_event_idx": Case(
+        fragmented_report, window(False), options=polling(hold=(1, None))
+    ),
+    "split_skips_kick_at_avail_event": Case(fragmented_report, window(False), options=polling()),
+    "split_kicks_every_buffer": Case(
+        fragmented_report, window(True, avail_event=0x8000), options=polling(hold=(0, 0x8000))
+    ),
+    "split_no_spurious": Case(
+        spurious_target,
+        lambda o: any(e["value"] & Status.FAILED for e in o.of(Kind.STATUS_WRITTEN)),
+        options=DeviceOptions(spurious_used_notifications=True),
     ),
 }
 

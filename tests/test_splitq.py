@@ -582,6 +582,21 @@ def test_rule_avail_overrun() -> None:
     expect(p, QueueRule.AVAIL_OVERRUN)
 
 
+def test_rule_avail_decrement() -> None:
+    p = make_pair()
+    for _ in range(3):
+        p.driver.add([(0x9000, 8)], [], "t")
+    assert all(p.device.pop() is not None for _ in range(3))  # the device saw idx 3
+    p.mem.write(p.lay.avail + 2, U16.pack(2))
+    expect(p, QueueRule.AVAIL_DECREMENT)
+
+
+def test_avail_idx_far_ahead_is_an_overrun_not_a_decrement() -> None:
+    p = make_pair()
+    p.mem.write(p.lay.avail + 2, U16.pack(0x100))  # 0xff00 back mod 2**16: not a step back
+    expect(p, QueueRule.AVAIL_OVERRUN)
+
+
 def test_rule_head_range() -> None:
     p = make_pair()
     publish(p, [8])

@@ -83,6 +83,7 @@ class InProcessMachine:
         acknowledgements) wait for :meth:`poll`: the window in which a driver must not
         touch what it handed over."""
         self._pending: deque[tuple[VirtioDeviceModel, int]] = deque()
+        self._pollers: list[Callable[[], None]] = []
         self._completions: deque[Callable[[], None]] = deque()
         self._mmio = AddressMap()
         self._io = AddressMap()
@@ -140,6 +141,7 @@ class InProcessMachine:
     def _model(
         self, backend: DeviceBackend, legacy_capable: bool, modern_capable: bool
     ) -> VirtioDeviceModel:
+        self._pollers.append(backend.poll)
         return VirtioDeviceModel(
             backend,
             self.events,
@@ -218,8 +220,8 @@ class InProcessMachine:
 
     def poll(self, timeout: float = 0.0) -> None:
         """Run the notifications held back by ``defer_notifications``, then the held
-        completions (in order).  The machine has nothing else asynchronous, so ``timeout``
-        is never waited for."""
+        completions (in order), then give every device time (``DeviceBackend.poll``).  The
+        machine has nothing else asynchronous, so ``timeout`` is never waited for."""
         pending, completions = self._pending, self._completions
         while pending or completions:
             while pending:
@@ -227,6 +229,8 @@ class InProcessMachine:
                 model.backend.queue_notify(index)
             while completions:
                 completions.popleft()()
+        for poll in self._pollers:
+            poll()
 
     @property
     def pending_notifications(self) -> int:

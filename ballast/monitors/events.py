@@ -48,7 +48,13 @@ class Kind:
     GENERATION_READ = "generation_read"  # value
     CONFIG_WRITTEN = "config_written"  # offset, size, value, status
     # queue, role, head, out: [(addr, len)], in_: [(addr, len)], indirect (from a table)
+    # avail_flags, used_event: the avail ring's suppression fields as the device read them
     AVAIL_BUFFER = "avail_buffer"
+    USED_RING_SEEN = "used_ring_seen"  # queue, flags: the used ring when the device took it up
+    # queue, old, new, notified, flags, avail_event: the avail idx moved from old to new
+    # since the device last served the queue, with a notification or not (found polling),
+    # and the used ring's flags and avail_event the driver had to go by
+    AVAIL_WINDOW = "avail_window"
     RING_ERROR = "ring_error"  # queue, rule, detail: the driver broke a split-ring rule
     DRIVER_OK_SEEN = "driver_ok_seen"  # negotiated, legacy
     BUFFER_USED = "buffer_used"  # queue, role, head, written (the device's own acknowledgement)
@@ -75,6 +81,14 @@ class Kind:
     REQUEST_SUBMITTED = "request_submitted"
     ACTUAL_WRITTEN = "actual_written"  # value, complete: what the driver wrote to actual
     USED_BUFFER = "used_buffer"  # queue, head, len
+    # index, role, size, desc, avail, used, big_endian (ring byte order): the driver's layout
+    RING_PLACED = "ring_placed"
+    # queue, head, out, in_: [(addr, len)], tables: [(addr, len)] the descriptor entries
+    # (and indirect table) written for it, indirect_after (direct descriptors chained before
+    # the indirect one, None without a table): the driver's own account of a buffer it exposed
+    BUFFER_EXPOSED = "buffer_exposed"
+    # queue, flags, used_event: the driver fixed the avail ring's suppression fields
+    SUPPRESSION_HELD = "suppression_held"
     INTERRUPT = "interrupt"  # reason: "vring" | "config"
     DEVICE_STATUS_READ = "device_status_read"  # value
     DEVICE_FEATURES_SEEN = "device_features_seen"  # value
@@ -97,6 +111,9 @@ class Kind:
     # index, used: buffers the device used of a request made available and notified on a
     # queue the driver had stopped (QueueReady written 0 and read back 0)
     STOPPED_QUEUE_KICKED = "stopped_queue_kicked"
+    # either side: a notification the observer sent with nothing new in it (queue: None
+    # for a used buffer notification on a transport that does not name the queue)
+    NOTIFY_SENT = "notify_sent"  # queue, spurious
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

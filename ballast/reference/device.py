@@ -20,7 +20,8 @@ from ballast.reference.faults import check_faults
 from ballast.virtio.device import VirtioDeviceModel
 from ballast.virtio.features import Feature, has, mask
 from ballast.virtio.memory import PAGE_SIZE, GuestMemory
-from ballast.virtio.splitq import Chain, DeviceQueue, QueueError, QueueLayout
+from ballast.virtio.splitq import DESC_SIZE, Chain, DeviceQueue, QueueError, QueueLayout
+from ballast.virtio.status import Status
 
 DEFAULT_FEATURES = mask(
     Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST,
@@ -56,6 +57,10 @@ class DeviceOptions:
     # ("bad-magic", "bad-version" or "no-device")
     mmio_interrupt_noise: int = 0
     mmio_decoy: str | None = None
+    spurious_used_notifications: bool = False  # a vring interrupt with each new target
+    poll_rings: bool = False  # also serve rings when the machine polls, unnotified
+    # used flags, and avail_event (None: it follows the ring) held on every queue
+    hold_avail_suppression: tuple[int, int | None] | None = None
     faults: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -128,6 +133,16 @@ class BalloonDevice:
         return True
 
     def queue_notify(self, index: int) -> None:
+        self._serve(index, notified=True)
+
+    def poll(self) -> None:
+        """The machine gives the device time: with ``poll_rings`` it looks at every ring
+        for buffers made available without a notification (a device polling its rings)."""
+        if self.options.poll_rings and not self.model.status & Status.DEVICE_NEEDS_RESET:
+            for index in self._roles():
+                self._serve(index, notified=False)
+
+    def _serve(self, index: int, notified: bool) -> None:
         role = self._roles().get(index)
         if role is None or not self.model.status & 4:  # DRIVER_OK
             return
@@ -135,13 +150,36 @@ class BalloonDevice:
             queue = self._queue(index)  # a misaligned ring part raises here
             if queue is None:
                 return
+            if self._fault("split_spurious_notify_breaks") and not queue.avail_pending():
+                self.model.set_needs_reset()  # fault: a notification with nothing new
+                return
+            self._window(index, queue, notified)
             while (chain := queue.pop()) is not None:
                 self._handle(role, index, queue, chain)
+            hold = self.options.hold_avail_suppression
+            if hold is not None and not queue.held:
+                queue.hold_suppression(*hold)  # from the first service on
         except QueueError as exc:
             self.events.emit(
                 "device", Kind.RING_ERROR, queue=index, rule=str(exc.rule), detail=exc.detail
             )
             self.model.set_needs_reset()
+
+    def _window(self, index: int, queue: DeviceQueue, notified: bool) -> None:
+        """Report how the avail idx moved since the device last served the queue, with the
+        suppression fields the driver had to go by."""
+        new, old = queue.avail_idx(), queue.last_avail_idx
+        if new != old:
+            self.events.emit(
+                "device",
+                Kind.AVAIL_WINDOW,
+                queue=index,
+                old=old,
+                new=new,
+                notified=notified,
+                flags=queue.used_flags(),
+                avail_event=queue.avail_event,
+            )
 
     def driver_ok(self) -> None:
         self.events.emit(
@@ -161,6 +199,9 @@ class BalloonDevice:
         self.num_pages = num_pages
         self._target_set = True
         self.model.config_changed()
+        if self.options.spurious_used_notifications:
+            self.model.raise_vring_interrupt(0)  # with the config change, as QEMU does
+            self.events.emit("device", Kind.NOTIFY_SENT, queue=None, spurious=True)
 
     def request_stats(self) -> bool:
         """Return the held stats buffer so the driver refills it; False if none is held."""
@@ -275,15 +316,22 @@ class BalloonDevice:
         if cached and cached[0] == config.epoch:
             return cached[1]
         negotiated = self.model.negotiated
+        event_idx = has(negotiated, Feature.VIRTIO_F_EVENT_IDX)
         queue = DeviceQueue(
             self.host_mem,
             config.size,
             QueueLayout(config.desc, config.avail, config.used, 0),
-            event_idx=has(negotiated, Feature.VIRTIO_F_EVENT_IDX),
+            event_idx=event_idx,
             indirect=has(negotiated, Feature.VIRTIO_F_INDIRECT_DESC),
             big_endian=self._data_big_endian(),
+            faults=self.faults,
         )
         self._queues[index] = (config.epoch, queue)
+        self.events.emit("device", Kind.USED_RING_SEEN, queue=index, flags=queue.used_flags())
+        if self._fault("split_used_flags_invalid") and not event_idx:
+            queue.write_used_flags(2)  # fault: a bit the spec does not define
+        if self._fault("split_used_flags_with_event_idx") and event_idx:
+            queue.write_used_flags(1)  # fault: VIRTQ_USED_F_NO_NOTIFY despite EVENT_IDX
         return queue
 
     def _use(
@@ -301,6 +349,7 @@ class BalloonDevice:
         def complete() -> None:
             for pfn in discard or ():
                 self.memory.discard(pfn)
+            self._scribble_on_ring(queue, chain)
             queue.push(chain.head, written)
             self.events.emit(
                 "device",
@@ -315,10 +364,19 @@ class BalloonDevice:
 
         self.model.complete(complete)
 
+    def _scribble_on_ring(self, queue: DeviceQueue, chain: Chain) -> None:
+        """Seeded bugs: write where the device may only read, as the buffer goes back."""
+        if self._fault("split_write_readable") and chain.out:
+            addr = chain.out[0][0]
+            self.host_mem.write(addr, bytes([self.host_mem.read(addr, 1)[0] ^ 0xFF]))
+        if self._fault("split_write_descriptor"):
+            self.host_mem.write(queue.layout.desc + DESC_SIZE * chain.head + 8, bytes(4))
+
     def _read_out(self, chain: Chain) -> bytes:
         return b"".join(self.host_mem.read(addr, length) for addr, length in chain.out)
 
     def _handle(self, role: Queue, index: int, queue: DeviceQueue, chain: Chain) -> None:
+        flags, used_event = queue.avail_suppression()
         self.events.emit(
             "device",
             Kind.AVAIL_BUFFER,
@@ -328,6 +386,8 @@ class BalloonDevice:
             out=list(chain.out),
             in_=list(chain.in_),
             indirect=chain.indirect,
+            avail_flags=flags,
+            used_event=used_event,
         )
         handler = {
             Queue.INFLATE: self._inflate,

@@ -125,6 +125,7 @@ class DriverPolicy:
     early_deflate_reuse: bool = False  # without MUST_TELL_HOST: reuse before the deflate ack
     overshoot: int = 0  # pages supplied beyond a non-zero num_pages (a MAY)
     actual_every_batch: bool = True  # False: actual once per inflate/deflate run (a MAY)
+    indirect_after: int = 0  # reporting: direct descriptors chained before the indirect one
     faults: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -154,8 +155,17 @@ class _Vq:
 
     def add(self, out: list[Buffer], in_: list[Buffer], request: Request) -> int:
         head = self.queue.add(out, in_, request)
-        self._driver.events.emit(
-            "driver", Kind.REQUEST_SUBMITTED, role=str(self.role), head=head, request=request
+        emit = self._driver.events.emit
+        emit("driver", Kind.REQUEST_SUBMITTED, role=str(self.role), head=head, request=request)
+        emit(
+            "driver",
+            Kind.BUFFER_EXPOSED,
+            queue=self.index,
+            head=head,
+            out=list(out),
+            in_=list(in_),
+            tables=self.queue.tables(head),
+            indirect_after=self.queue.direct_before_table(head),
         )
         return head
 
@@ -165,6 +175,7 @@ class _Vq:
 
     def reap(self) -> list[UsedElem]:
         done = self.queue.pop_used()
+        self._driver._used_since_ack |= bool(done)
         live = self._driver.live
         emit = self._driver.events.emit
         for elem in done:
@@ -277,6 +288,7 @@ class BalloonDriver:
         self._stats_available = 0
         self._stats_buffers = 0
         self._oom_hold: int | None = None
+        self._used_since_ack = False  # fault split_no_spurious: a buffer reaped since the ack
         self._unannounced = 0  # fault use_without_deflate: reused, never deflated
         self._reused_early: dict[int, tuple[bytes, str]] = {}  # pfn -> (data, when)
         self._trusted: dict[int, bytes] = {}  # fault trust_*: contents expected to survive
@@ -376,9 +388,21 @@ class BalloonDriver:
                 indirect=indirect,
                 big_endian=self._native_big_endian,
                 indirect_pool=pool,
+                direct_prefix=self.policy.indirect_after if role is Queue.REPORT else 0,
                 faults=self.policy.faults if role is Queue.REPORT else frozenset(),
             )
             t.setup_queue(index, size, ring.desc, ring.avail, ring.used)
+            self.events.emit(
+                "driver",
+                Kind.RING_PLACED,
+                index=index,
+                role=str(role),
+                size=size,
+                desc=ring.desc,
+                avail=ring.avail,
+                used=ring.used,
+                big_endian=self._native_big_endian,
+            )
             t.enable_queue(index)
             self._vqs[role] = _Vq(index, role, queue, self)
         pfn_bytes = self.policy.batch * b.PFN_SIZE
@@ -467,6 +491,11 @@ class BalloonDriver:
     def _write_poison_val(self) -> None:
         self.transport.config_write(b.POISON_VAL, 4, self.policy.poison_val)
 
+    def ring(self, role: Queue) -> DriverQueue:
+        """The split ring of a live queue (for scenarios that probe the device's ring
+        handling directly)."""
+        return self._vqs[role].queue
+
     # -- operation ----------------------------------------------------------------------
 
     def handle_interrupts(self) -> bool:
@@ -518,6 +547,9 @@ class BalloonDriver:
             self.events.emit("driver", Kind.INTERRUPT, reasons=sorted(reasons))
             if "config" in reasons:
                 self._config_pending = True
+        if "vring" in reasons and not self._used_since_ack and self._fault("split_no_spurious"):
+            raise self._fail(DriverError("used buffer notification without a used buffer"))
+        self._used_since_ack = False
         return reasons
 
     def _read_config(self) -> bool:

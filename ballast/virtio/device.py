@@ -68,6 +68,9 @@ class DeviceBackend(Protocol):
     def queue_notify(self, index: int) -> None:
         """The driver notified queue ``index`` (the queue exists; it may be disabled)."""
 
+    def poll(self) -> None:
+        """The machine gives the device time (it may look at its rings unnotified)."""
+
     def driver_ok(self) -> None: ...
 
     def reset(self) -> None: ...

@@ -41,6 +41,7 @@ class QueueRule(StrEnum):
 
     MISALIGNED = "ring-part-misaligned"
     AVAIL_OVERRUN = "avail-idx-beyond-queue-size"
+    AVAIL_DECREMENT = "avail-idx-decremented"
     HEAD_RANGE = "head-index-out-of-range"
     HEAD_IN_FLIGHT = "head-already-in-flight"
     NEXT_RANGE = "next-index-out-of-range"
@@ -198,10 +199,14 @@ class DriverQueue:
         big_endian: bool = False,
         indirect_pool: tuple[int, int] | IndirectAllocator | None = None,
         start_idx: int = 0,
+        direct_prefix: int = 0,
         faults: frozenset[str] = frozenset(),
     ) -> None:
         _check_size(size)
         self.faults = faults  # seeded bugs of the reference driver (faults_split.py)
+        self.direct_prefix = direct_prefix
+        """Elements of an indirect buffer put in direct descriptors chained before the
+        descriptor that points at its table (a layout the device must handle)."""
         self.mem = mem
         self.size = size
         self.layout = layout
@@ -213,6 +218,7 @@ class DriverQueue:
             _SlotPool(*indirect_pool, size) if isinstance(indirect_pool, tuple) else indirect_pool
         )
         self._inflight: list[tuple[object, list[int], int | None] | None] = [None] * size
+        self._table_bytes = [0] * size
         self.reset()
 
     def reset(self) -> None:
@@ -231,12 +237,36 @@ class DriverQueue:
         self.mem.write(lay.desc, bytes(DESC_SIZE * size))
         self.mem.write(lay.avail, bytes(avail_ring_bytes(size)))
         self.mem.write(lay.used, bytes(used_ring_bytes(size)))
+        if "split_used_flags_uninitialized" in self.faults:
+            self.mem.write(lay.used, u16.pack(VIRTQ_USED_F_NO_NOTIFY))
+        if "split_avail_flags_invalid" in self.faults and not self.event_idx:
+            self._write_avail_flags(2)  # a bit the spec does not define
+        if "split_avail_flags_with_event_idx" in self.faults and self.event_idx:
+            self._write_avail_flags(VIRTQ_AVAIL_F_NO_INTERRUPT)
         if self.start_idx:
             start = u16.pack(self.start_idx)
             self.mem.write(lay.avail + 2, start)
             self.mem.write(lay.avail + 4 + 2 * size, start)  # used_event
             self.mem.write(lay.used + 2, start)
             self.mem.write(lay.used + 4 + 8 * size, start)  # avail_event
+
+    def tables(self, head: int) -> list[Buffer]:
+        """The guest ranges of descriptor-table entries (and the indirect table) that
+        describe in-flight buffer ``head``: what the device must only read."""
+        entry = self._inflight[head]
+        if entry is None:
+            raise ValueError(f"head {head} is not in flight")
+        _, descs, table = entry
+        ranges = [(self.layout.desc + DESC_SIZE * i, DESC_SIZE) for i in descs]
+        if table is not None:
+            ranges.append((table, self._table_bytes[head]))
+        return ranges
+
+    def direct_before_table(self, head: int) -> int | None:
+        """How many direct descriptors precede the indirect one in in-flight buffer
+        ``head`` (None: the buffer uses no indirect table)."""
+        entry = self._inflight[head]
+        return None if entry is None or entry[2] is None else len(entry[1]) - 1
 
     @property
     def num_free(self) -> int:
@@ -270,17 +300,27 @@ class DriverQueue:
             raise QueueFull(f"need {n} descriptors, {len(free)} free")
         write = self.mem.write
         base = self.layout.desc
+        table_bytes = 0
         if table is not None:
-            head = free.pop()
-            descs = [head]
-            entries = self._encode(out, in_, range(1, n))
+            k = min(self.direct_prefix, n - 1)  # direct descriptors chained before the table
+            if k >= len(free):
+                assert self._pool is not None  # the table came from it
+                self._pool.free(table)
+                raise QueueFull(f"need {k + 1} descriptors, {len(free)} free")
+            descs = [free.pop() for _ in range(k + 1)]
+            head = descs[0]
+            entries = self._encode(out, in_, [*descs[1:], *range(1, n - k)])
+            for i, desc in zip(descs, entries[:k], strict=False):
+                write(base + DESC_SIZE * i, desc)
+            entries = entries[k:]
             if "split_nested_indirect" in self.faults:
                 entries[0] = self._flagged(entries[0], VIRTQ_DESC_F_INDIRECT)
             write(table, b"".join(entries))
             flags = VIRTQ_DESC_F_INDIRECT
             if "split_indirect_with_next" in self.faults:
                 flags |= VIRTQ_DESC_F_NEXT
-            write(base + DESC_SIZE * head, self._codec.desc.pack(table, DESC_SIZE * n, flags, 0))
+            table_bytes = DESC_SIZE * len(entries)
+            write(base + DESC_SIZE * descs[k], self._codec.desc.pack(table, table_bytes, flags, 0))
         else:
             descs = [free.pop() for _ in range(n)]
             head = descs[0]
@@ -290,13 +330,17 @@ class DriverQueue:
             for i, desc in zip(descs, encoded, strict=True):
                 write(base + DESC_SIZE * i, desc)
         self._inflight[head] = (token, descs, table)
+        self._table_bytes[head] = table_bytes
         self._outstanding += 1
         u16 = self._codec.u16.pack
         avail = self.layout.avail
         idx = self.avail_idx
         write(avail + 4 + 2 * (idx & (self.size - 1)), u16(head))
-        self.avail_idx = idx = (idx + 1) & _IDX_MASK
-        write(avail + 2, u16(idx))
+        self.avail_idx = (idx + 1) & _IDX_MASK
+        if "split_avail_idx_decrement" in self.faults and idx != self.start_idx:
+            write(avail + 2, u16((idx - 1) & _IDX_MASK))  # steps back instead of on
+        else:
+            write(avail + 2, u16(self.avail_idx))
         return head
 
     def _indirect_table(self, n: int, use_indirect: bool | None) -> int | None:
@@ -347,10 +391,21 @@ class DriverQueue:
             return False
         u16 = self._codec.u16.unpack
         lay = self.layout
-        if self.event_idx:
-            (event,) = u16(self.mem.read(lay.used + 4 + 8 * self.size, 2))
-            return need_event(event, new, old)
+        faults = self.faults
         (flags,) = u16(self.mem.read(lay.used, 2))
+        (event,) = u16(self.mem.read(lay.used + 4 + 8 * self.size, 2))
+        if self.event_idx:
+            if "split_kicks_every_buffer" in faults:
+                return True
+            if "split_honours_used_flags_with_event_idx" in faults and flags & 1:
+                return False
+            return need_event(event, new, old) and "split_skips_kick_at_avail_event" not in faults
+        if "split_kicks_despite_no_notify" in faults:
+            return True
+        if "split_honours_avail_event_without_event_idx" in faults:
+            return not flags & 1 and need_event(event, new, old)
+        if "split_skips_first_kick" in faults and old == self.start_idx:
+            return False
         return not flags & VIRTQ_USED_F_NO_NOTIFY
 
     def used_pending(self) -> int:
@@ -414,6 +469,13 @@ class DriverQueue:
         else:
             self._write_avail_flags(VIRTQ_AVAIL_F_NO_INTERRUPT)
 
+    def hold_suppression(self, flags: int, used_event: int) -> None:
+        """Write the avail ring's ``flags`` and ``used_event`` and keep them as written
+        (reaping no longer moves ``used_event``): probes of a device's notifications."""
+        self._interrupts = False
+        self._write_avail_flags(flags)
+        self._write_used_event(used_event)
+
     def _write_used_event(self, value: int) -> None:
         self.mem.write(self.layout.avail + 4 + 2 * self.size, self._codec.u16.pack(value))
 
@@ -434,8 +496,10 @@ class DeviceQueue:
         indirect: bool = True,
         big_endian: bool = False,
         start_idx: int = 0,
+        faults: frozenset[str] = frozenset(),
     ) -> None:
         _check_size(size)
+        self.faults = faults  # seeded bugs of the reference device (faults_split.py)
         parts = (("desc", layout.desc, 16), ("avail", layout.avail, 2), ("used", layout.used, 4))
         for part, addr, align in parts:
             if addr % align:
@@ -446,14 +510,20 @@ class DeviceQueue:
         self.event_idx = event_idx
         self.indirect = indirect
         self._codec = _Codec(big_endian)
-        self.last_avail_idx = self._avail_shadow = start_idx & _IDX_MASK
+        self.last_avail_idx = self._avail_shadow = self.avail_event = start_idx & _IDX_MASK
         self.used_idx = self._signalled_idx = start_idx & _IDX_MASK
         self._notifications = True
+        self.held = False  # hold_suppression() fixed the fields
         self._popped: set[int] = set()
 
     def avail_pending(self) -> int:
         """Chains the driver has published that :meth:`pop` has not taken yet."""
         (idx,) = self._codec.u16.unpack(self.mem.read(self.layout.avail + 2, 2))
+        back = (self._avail_shadow - idx) & _IDX_MASK
+        if 0 < back < self.size:  # a jump ahead by more than size is an overrun
+            raise QueueError(
+                QueueRule.AVAIL_DECREMENT, f"avail idx went back from {self._avail_shadow} to {idx}"
+            )
         pending = (idx - self.last_avail_idx) & _IDX_MASK
         if pending > self.size:
             raise QueueError(
@@ -462,6 +532,18 @@ class DeviceQueue:
             )
         self._avail_shadow = idx
         return pending
+
+    def avail_suppression(self) -> tuple[int, int]:
+        """The driver's ``(flags, used_event)`` in the avail ring, as they read now."""
+        unpack, read, lay = self._codec.u16.unpack, self.mem.read, self.layout
+        (flags,) = unpack(read(lay.avail, 2))
+        (event,) = unpack(read(lay.avail + 4 + 2 * self.size, 2))
+        return flags, event
+
+    def used_flags(self) -> int:
+        """The used ring's ``flags`` as they read now."""
+        (flags,) = self._codec.u16.unpack(self.mem.read(self.layout.used, 2))
+        return flags
 
     def pop(self) -> Chain | None:
         """Take the next available chain, or None when the ring is empty (then, with
@@ -501,10 +583,11 @@ class DeviceQueue:
         seen = 0
         total = 0
         indirect = False
+        only_head = "split_indirect_only_at_head" in self.faults
         while True:
             addr, length, flags, nxt = unpack(read(base + DESC_SIZE * idx, DESC_SIZE))
             seen += 1
-            if flags & VIRTQ_DESC_F_INDIRECT:
+            if flags & VIRTQ_DESC_F_INDIRECT and not (only_head and seen > 1):
                 total = self._walk_indirect(idx, addr, length, flags, out, in_, total)
                 indirect = True
                 break
@@ -619,12 +702,18 @@ class DeviceQueue:
         self._signalled_idx = new
         if old == new:
             return False
-        u16 = self._codec.u16.unpack
-        lay = self.layout
+        flags, event = self.avail_suppression()
+        faults = self.faults
         if self.event_idx:
-            (event,) = u16(self.mem.read(lay.avail + 4 + 2 * self.size, 2))
-            return need_event(event, new, old)
-        (flags,) = u16(self.mem.read(lay.avail, 2))
+            if "split_misses_used_event" in faults:
+                return False
+            if "split_honours_flags_with_event_idx" in faults and flags & 1:
+                return False
+            return "split_notifies_every_used_buffer" in faults or need_event(event, new, old)
+        if "split_notifies_despite_no_interrupt" in faults:
+            return True
+        if "split_honours_used_event_without_event_idx" in faults:
+            return not flags & 1 and need_event(event, new, old)
         return not flags & VIRTQ_AVAIL_F_NO_INTERRUPT
 
     def enable_notifications(self) -> None:
@@ -634,7 +723,7 @@ class DeviceQueue:
         if self.event_idx:
             self._write_avail_event(self.last_avail_idx)
         else:
-            self._write_used_flags(0)
+            self.write_used_flags(0)
 
     def disable_notifications(self) -> None:
         """Advise the driver that available buffer notifications are not needed."""
@@ -642,10 +731,26 @@ class DeviceQueue:
         if self.event_idx:
             self._write_avail_event((self.last_avail_idx - 1) & _IDX_MASK)
         else:
-            self._write_used_flags(VIRTQ_USED_F_NO_NOTIFY)
+            self.write_used_flags(VIRTQ_USED_F_NO_NOTIFY)
+
+    def hold_suppression(self, flags: int, avail_event: int | None) -> None:
+        """Set the used ring's ``flags`` and, unless None (then it keeps following the
+        ring), ``avail_event``, and keep them: a device that polls its rings."""
+        self.held = True
+        self.write_used_flags(flags)
+        if avail_event is not None:
+            self._notifications = False
+            self._write_avail_event(avail_event)
+
+    def avail_idx(self) -> int:
+        """The driver's avail ``idx`` as it reads now."""
+        (idx,) = self._codec.u16.unpack(self.mem.read(self.layout.avail + 2, 2))
+        return idx
 
     def _write_avail_event(self, value: int) -> None:
+        self.avail_event = value
         self.mem.write(self.layout.used + 4 + 8 * self.size, self._codec.u16.pack(value))
 
-    def _write_used_flags(self, value: int) -> None:
+    def write_used_flags(self, value: int) -> None:
+        """Set the used ring's ``flags`` (bit 0 is VIRTQ_USED_F_NO_NOTIFY)."""
         self.mem.write(self.layout.used, self._codec.u16.pack(value))

@@ -2,52 +2,103 @@
 
 import pytest
 
-from ballast.harness import Harness
 from suites import scenarios as s
 
 pytestmark = pytest.mark.requires(subject="driver")
 
 
-def report_fragmented(h: Harness) -> None:
-    """Report free memory the balloon has cut into pieces, so that requests carry several
-    ranges (a multi-element buffer: an indirect table when VIRTIO_F_INDIRECT_DESC is on)."""
-    s.start(h)
-    s.target(h, 600)
-    s.target(h, 100)
-    h.driver.report_free_pages(4096)
-    s.settle(h)
+def polling(event_idx: bool = True, hold: tuple[int, int | None] | None = None) -> dict:
+    """A device that also serves its rings unnotified, holding the used ring's flags and
+    avail_event (None: it follows the ring) as ``hold`` says."""
+    features = s.offer_without() if event_idx else s.offer_without("VIRTIO_F_EVENT_IDX")
+    return {"features": features, "poll_rings": True, "hold_avail_suppression": hold}
 
 
 @pytest.mark.clause("split.driver.virtqueue.01")
 def test_aligns_every_ring_part(balloon):
-    report_fragmented(balloon())
+    s.report_fragmented(balloon())
 
 
 @pytest.mark.clause("split.driver.desc.01")
 def test_terminates_every_descriptor_chain(balloon):
-    report_fragmented(balloon())
+    s.report_fragmented(balloon())
 
 
 @pytest.mark.clause("split.driver.indirect.01")
 def test_uses_no_indirect_table_without_the_feature(balloon):
-    report_fragmented(balloon(device={"features": s.offer_without("VIRTIO_F_INDIRECT_DESC")}))
+    s.report_fragmented(balloon(device={"features": s.offer_without("VIRTIO_F_INDIRECT_DESC")}))
 
 
 @pytest.mark.clause("split.driver.indirect.02")
 def test_nests_no_indirect_table(balloon):
-    report_fragmented(balloon())
+    s.report_fragmented(balloon())
 
 
 @pytest.mark.clause("split.driver.indirect.03")
 def test_keeps_chains_within_the_queue_size(balloon):
-    report_fragmented(balloon(device={"queue_size": 16}))
+    s.report_fragmented(balloon(device={"queue_size": 16}))
 
 
 @pytest.mark.clause("split.driver.indirect.04")
 def test_sets_no_next_beside_indirect(balloon):
-    report_fragmented(balloon())
+    s.report_fragmented(balloon())
 
 
 @pytest.mark.clause("split.driver.framing.01")
 def test_places_writable_elements_after_readable_ones(balloon):
-    report_fragmented(balloon())
+    s.report_fragmented(balloon())
+
+
+@pytest.mark.clause("split.driver.avail.01")
+def test_never_decrements_the_avail_idx(balloon):
+    s.report_fragmented(balloon())
+
+
+@pytest.mark.clause("split.driver.avail-suppression.01")
+def test_initializes_used_flags_to_0(balloon):
+    s.report_fragmented(balloon())
+
+
+@pytest.mark.clause("split.driver.used-suppression.01")
+def test_sets_avail_flags_to_0_or_1_without_event_idx(balloon):
+    s.report_fragmented(balloon(device={"features": s.offer_without("VIRTIO_F_EVENT_IDX")}))
+
+
+@pytest.mark.clause("split.driver.used-suppression.03")
+def test_sets_avail_flags_to_0_with_event_idx(balloon):
+    s.report_fragmented(balloon())
+
+
+@pytest.mark.clause("split.driver.avail-suppression.02")
+def test_ignores_avail_event_without_event_idx(balloon):
+    s.report_fragmented(balloon(device=polling(event_idx=False, hold=(0, 0x8000))))
+
+
+@pytest.mark.clause("split.driver.avail-suppression.03")
+def test_does_not_notify_when_used_flags_is_1(balloon):
+    s.report_fragmented(balloon(device=polling(event_idx=False, hold=(1, None))))
+
+
+@pytest.mark.clause("split.driver.avail-suppression.04")
+def test_notifies_when_used_flags_is_0(balloon):
+    s.report_fragmented(balloon(device=polling(event_idx=False)))
+
+
+@pytest.mark.clause("split.driver.avail-suppression.05")
+def test_ignores_the_lower_bit_of_used_flags_with_event_idx(balloon):
+    s.report_fragmented(balloon(device=polling(hold=(1, None))))
+
+
+@pytest.mark.clause("split.driver.avail-suppression.06")
+def test_notifies_when_it_writes_the_entry_at_avail_event(balloon):
+    s.report_fragmented(balloon(device=polling()))
+
+
+@pytest.mark.clause("split.driver.avail-suppression.07")
+def test_does_not_notify_before_avail_event(balloon):
+    s.report_fragmented(balloon(device=polling(hold=(0, 0x8000))))
+
+
+@pytest.mark.clause("split.driver.used-suppression.05")
+def test_handles_spurious_used_buffer_notifications(balloon):
+    s.inflate_deflate(balloon(device={"spurious_used_notifications": True}))

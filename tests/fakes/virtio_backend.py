@@ -75,6 +75,9 @@ class FakeBackend:
     def reset(self) -> None:
         self.resets += 1
 
+    def poll(self) -> None:
+        """Nothing to look at: the fake serves notifications only."""
+
     def host_changes_config(self, offset: int, data: bytes) -> None:
         """What a host-side action (QMP ``balloon``) does: new config, then tell."""
         self.config[offset : offset + len(data)] = data
