@@ -55,11 +55,13 @@ def params_for(
     matrix: Matrix,
     wanted: list[str] | None = None,
     explicit: bool = False,
+    offered: int = 0,
 ) -> list[LinkParam]:
     """The cells a test runs in: its clauses' legacy and transport conditions pick the
     transports (big-endian guests only matter for legacy clauses), the matrix the feature
     sets.  ``explicit``: the test named its transports itself (``requires(transport=...)``),
-    so only ``wanted`` counts."""
+    so only ``wanted`` counts; ``offered``: features its scenario needs the device to offer
+    (``requires(offered=[...])``)."""
     legacy = any(c.legacy or c.conditions.get("legacy") for c in clauses)
     buses = {c.conditions["transport"] for c in clauses if "transport" in c.conditions}
 
@@ -80,7 +82,7 @@ def params_for(
             dataclasses.replace(param, feature_set=cell.feature_set)
             for cell in matrix.cells
             for param in transports
-            if cell.runs(param.transport, clauses, need_offer)
+            if cell.runs(param.transport, clauses, offered, need_offer)
         ]
 
     # A test no set of the matrix can meet still runs in the base cells, where it reports

@@ -36,9 +36,10 @@ class FeatureSet:
     description: str
     features: int
 
-    def can_satisfy(self, clauses: list[Clause]) -> bool:
+    def can_satisfy(self, clauses: list[Clause], offered: int = 0) -> bool:
         """Whether a link with this offer can meet the clauses' feature conditions (the
-        driver may always decline a feature, never accept an unoffered one)."""
+        driver may always decline a feature, never accept an unoffered one) and offers
+        what the test itself needs (``offered``, from ``requires(offered=[...])``)."""
         needed = {
             name
             for clause in clauses
@@ -46,7 +47,9 @@ class FeatureSet:
             for name in clause.conditions.get(key, ())
         }
         # a feature ballast does not model cannot be offered by any set
-        return all(name in Feature.__members__ and self.features & mask(name) for name in needed)
+        if not all(name in Feature.__members__ for name in needed):
+            return False
+        return self.features & (mask(*needed) | offered) == mask(*needed) | offered
 
 
 @dataclass(frozen=True)
@@ -59,14 +62,17 @@ class Cell:
     changed: int
     every_test: bool
 
-    def runs(self, transport: str, clauses: list[Clause], need_offer: bool = True) -> bool:
-        """Whether a test of ``clauses`` on ``transport`` belongs in this cell
-        (``need_offer``: only where the set can meet the clauses' feature conditions)."""
+    def runs(
+        self, transport: str, clauses: list[Clause], offered: int = 0, need_offer: bool = True
+    ) -> bool:
+        """Whether a test of ``clauses`` needing ``offered`` belongs in this cell on
+        ``transport`` (``need_offer``: only where the set can meet both)."""
         if self.transports is not None and transport not in self.transports:
             return False
-        if need_offer and not self.feature_set.can_satisfy(clauses):
+        if need_offer and not self.feature_set.can_satisfy(clauses, offered):
             return False
-        return self.every_test or not self.changed or bool(self.changed & depends_on(clauses))
+        depends = depends_on(clauses) | offered
+        return self.every_test or not self.changed or bool(self.changed & depends)
 
 
 @dataclass(frozen=True)

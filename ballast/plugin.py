@@ -35,6 +35,7 @@ from ballast.targets import Choice, choose
 from ballast.targets.qemu.settings import qemu_options, settings_from_options
 from ballast.targets.qemu.target import QEMU
 from ballast.targets.reference import REFERENCE
+from ballast.virtio.features import Feature, mask
 
 HARNESSES = pytest.StashKey[list[Harness]]()
 RECORD = pytest.StashKey[dict[str, Any]]()
@@ -208,7 +209,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "clause(*ids): catalogue clauses the test covers (first is primary)"
     )
-    config.addinivalue_line("markers", "requires(**needs): transport=[...], subject=...")
+    config.addinivalue_line(
+        "markers", "requires(**needs): transport=[...], subject=..., offered=[FEATURE, ...]"
+    )
     _hypothesis_profile(config)
     try:
         config.stash[SESSION] = Session(config)
@@ -265,7 +268,11 @@ def subject_of(node: Any) -> str:
     return "driver" if "driver" in parts else "device"
 
 
-REQUIRES = {"subject": ("device", "driver"), "transport": TRANSPORT_IDS}
+REQUIRES = {
+    "subject": ("device", "driver"),
+    "transport": TRANSPORT_IDS,
+    "offered": tuple(Feature.__members__),  # what the scenario needs the device to offer
+}
 
 
 def requires_problems(node: Any) -> list[str]:
@@ -284,7 +291,9 @@ def requires_problems(node: Any) -> list[str]:
                 if v not in REQUIRES[key]
             )
         if mark.args:
-            problems.append("requires(...) takes keywords only (subject=..., transport=[...])")
+            problems.append(
+                "requires(...) takes keywords only (subject=..., transport=[...], offered=[...])"
+            )
     return problems
 
 
@@ -304,8 +313,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if "transport" in mark.kwargs:
             wanted = [t for t in mark.kwargs["transport"] if not wanted or t in wanted]
             explicit = True
+    offered = mask(
+        *(
+            f
+            for mark in metafunc.definition.iter_markers("requires")
+            for f in mark.kwargs.get("offered", ())
+        )
+    )
     matrix = session.matrices[subject_of(metafunc.definition)]
-    params = params_for(clauses, matrix, wanted, explicit)
+    params = params_for(clauses, matrix, wanted, explicit, offered)
     metafunc.parametrize("link_param", params, ids=[p.id for p in params])
     if metafunc.config.option.ballast_selftest:
         subject = subject_of(metafunc.definition)

@@ -47,7 +47,20 @@ def test_a_variation_runs_only_tests_that_depend_on_what_it_changes() -> None:
 
 
 def test_a_clause_needing_an_unoffered_feature_runs_only_where_it_is_offered() -> None:
-    assert ids(["balloon.device.hinting.01"], "qemu-ci") == ["pci-modern@free-page-hint"]
+    assert ids(["balloon.device.hinting.01"], "qemu-ci") == [
+        "pci-modern@free-page-hint",
+        "pci-modern@hint-and-reporting",
+    ]
+
+
+def test_a_test_needing_an_offer_runs_only_where_it_is_offered() -> None:
+    clauses = [CATALOGUE.get("split.device.indirect.02")]
+    reporting = mask(Feature.VIRTIO_BALLOON_F_PAGE_REPORTING)
+    cells = params_for(clauses, SETS.matrix("qemu-ci"), offered=reporting)
+    assert [p.id for p in cells] == [
+        "pci-modern@free-page-reporting",
+        "pci-modern@hint-and-reporting",
+    ]
 
 
 def test_a_test_no_cell_can_meet_still_runs_in_the_base_cells() -> None:

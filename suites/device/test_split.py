@@ -61,6 +61,7 @@ def test_does_not_notify_before_or_after_used_event(balloon):
     s.inflate_under_suppression(balloon(), flags=0, ahead=2)
 
 
+@pytest.mark.requires(offered=["VIRTIO_BALLOON_F_PAGE_REPORTING"])  # the reporting queue
 @pytest.mark.clause("split.device.indirect.02")
 def test_takes_an_indirect_table_after_chained_descriptors(balloon):
     s.report_fragmented(balloon(driver={"indirect_after": 1}))
