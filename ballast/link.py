@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ballast.machine.machine import InProcessMachine
 from ballast.monitors import ALL_MONITORS
@@ -19,7 +19,7 @@ from ballast.monitors.verdicts import Finding
 from ballast.reference.device import BalloonDevice, DeviceOptions
 from ballast.reference.driver import BalloonDriver, DriverPolicy
 from ballast.spec.catalogue import Catalogue, load_catalogue
-from ballast.virtio.transport import open_transport
+from ballast.virtio.transport import Transport, TransportError, open_transport
 
 MMIO_BASE = 0xFEB00000
 MMIO_IRQ = 5
@@ -46,6 +46,16 @@ TRANSPORTS = {
         TransportSpec("mmio-v1", "mmio", 1, "mmio", True),
     )
 }
+
+
+class _Unclaimed:
+    """The driver's transport when it claimed no device: every use raises why."""
+
+    def __init__(self, error: TransportError) -> None:
+        self._error = error
+
+    def __getattr__(self, name: str) -> Any:
+        raise self._error
 
 
 class LinkLike(Protocol):
@@ -90,19 +100,6 @@ class Link:
         endian = "big" if config.big_endian else "little"
         self.machine = InProcessMachine(config.memory_size, endian, self.events)
         self.device = BalloonDevice(self.machine.memory, self.events, config.device)
-        if spec.bus == "pci":
-            self.machine.attach_pci(self.device, spec.mode)  # type: ignore[arg-type]
-            self.transport = open_transport(self.machine, spec.driver_kind)
-        else:
-            self.machine.attach_mmio(
-                self.device,
-                MMIO_BASE,
-                spec.mode,  # type: ignore[arg-type]
-                MMIO_IRQ,
-            )
-            self.transport = open_transport(
-                self.machine, "mmio", base=MMIO_BASE, count=1, irq_line=MMIO_IRQ
-            )
         self.ctx = MonitorContext(
             catalogue or load_catalogue(),
             self.events,
@@ -115,10 +112,34 @@ class Link:
         self._tracker = NegotiationTracker(self.ctx)
         self.monitors: list[Monitor] = [m(self.ctx) for m in ALL_MONITORS]
         self.events.subscribe(self._dispatch)
+        self.transport = self._open(spec, config)  # watched: the probe is judged too
         self.driver = BalloonDriver(
             self.machine, self.transport, self.events, config.driver, big_endian=config.big_endian
         )
         self.artifacts: dict[str, str] = {}
+
+    def _open(self, spec: TransportSpec, config: LinkConfig) -> Transport:
+        """Plug the device in and let the driver's transport find it.  A driver that
+        claims no device gets a transport that raises why on first use, so the test
+        still ends with what the monitors saw of the probe."""
+        faults = config.driver.faults
+        try:
+            if spec.bus == "pci":
+                self.machine.attach_pci(
+                    self.device,
+                    spec.mode,  # type: ignore[arg-type]
+                    options=config.device.pci,
+                )
+                return open_transport(self.machine, spec.driver_kind, faults=faults)
+            self.machine.attach_mmio(
+                self.device,
+                MMIO_BASE,
+                spec.mode,  # type: ignore[arg-type]
+                MMIO_IRQ,
+            )
+            return open_transport(self.machine, "mmio", base=MMIO_BASE, count=1, irq_line=MMIO_IRQ)
+        except TransportError as error:
+            return cast(Transport, _Unclaimed(error))
 
     # -- backdoor -------------------------------------------------------------------------
 

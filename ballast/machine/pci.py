@@ -9,7 +9,7 @@ steps, notify_off_multiplier 4) but is only reachable through the capability lis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from ballast.machine.regs import (
@@ -22,6 +22,7 @@ from ballast.machine.regs import (
     constant,
     queue_address,
 )
+from ballast.monitors.events import Kind
 from ballast.virtio.device import InterruptLine, VirtioDeviceModel
 from ballast.virtio.layout import (
     BAR_IO,
@@ -59,6 +60,28 @@ _REGION = 0x1000  # each modern structure gets one 4 KiB region of BAR4 (as in Q
 _COMMON, _ISR, _DEVICE, _NOTIFY = 0, 1, 2, 3  # region numbers
 NOTIFY_MULTIPLIER = 4
 QEMU_SUBSYSTEM_ID = 0x1100  # QEMU's modern subsystem ID; the spec asks for >= 0x40
+RESERVED_CFG_TYPE = 0x2A  # no structure type has this value
+RESERVED_BAR = 0x6  # the first BAR value that names no BAR
+
+
+@dataclass(frozen=True)
+class PciOptions:
+    """What the function presents where the spec lets it vary and the driver must cope
+    (pci.driver.discovery/caps); the defaults are QEMU's layout."""
+
+    revision: int | None = None  # None: 0 when transitional, else 1
+    reserved_cap: bool = False  # a vendor capability of a reserved cfg_type leads the list
+    reserved_bar_cap: bool = False  # a common cfg capability naming a reserved BAR leads it
+    cap_len_extra: int = 0  # bytes each virtio capability carries beyond its structure
+    large_lengths: bool = False  # each structure's length runs to the end of BAR4
+
+    @property
+    def quirks(self) -> tuple[str, ...]:
+        """Names of the options that differ from the defaults."""
+        default = PciOptions()
+        return tuple(
+            f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)
+        )
 
 
 @dataclass(eq=False, slots=True)
@@ -259,7 +282,14 @@ class VirtioPciDevice(PciDevice):
     header) or both (transitional), as the model's capabilities say.  No MSI-X: the
     device interrupts through INTx and ISR status."""
 
-    def __init__(self, model: VirtioDeviceModel, line: InterruptLine, irq: int) -> None:
+    def __init__(
+        self,
+        model: VirtioDeviceModel,
+        line: InterruptLine,
+        irq: int,
+        options: PciOptions | None = None,
+    ) -> None:
+        self.options = options = options or PciOptions()
         device_type = model.device_id
         if model.legacy_capable and device_type not in TRANSITIONAL_PCI_DEVICE_IDS:
             raise ValueError(f"device type {device_type} has no transitional PCI ID")
@@ -270,7 +300,7 @@ class VirtioPciDevice(PciDevice):
             if legacy
             else MODERN_PCI_DEVICE_BASE + device_type,
             class_code=0xFF0000,
-            revision=0 if legacy else 1,
+            revision=(0 if legacy else 1) if options.revision is None else options.revision,
             subsystem_vendor_id=VIRTIO_PCI_VENDOR,
             subsystem_id=device_type if legacy else QEMU_SUBSYSTEM_ID,
         )
@@ -279,6 +309,7 @@ class VirtioPciDevice(PciDevice):
         self._line = line
         self._level = False
         self._cfg_data: int | None = None
+        self._caps: list[tuple[int, int, int]] = []  # (offset, end, cfg_type) per virtio cap
         self._put(PciCfg.INTERRUPT_LINE, 1, irq)  # as firmware would have routed it
         self._put(PciCfg.INTERRUPT_PIN, 1, 1)  # INTA#
         if legacy:
@@ -292,17 +323,73 @@ class VirtioPciDevice(PciDevice):
         model.connect_irq(self)
 
     def _add_virtio_caps(self) -> None:
-        """Capabilities in QEMU's order; each structure's cap covers its whole region."""
+        """Capabilities in QEMU's order; each structure's cap covers its whole region
+        (or, with ``large_lengths``, the rest of the BAR); the options may put a cap the
+        driver must ignore first."""
+        options = self.options
+        if options.reserved_cap:
+            self._add_virtio_cap(RESERVED_CFG_TYPE, MODERN_BAR, 0, _REGION)
+        if options.reserved_bar_cap:
+            self._add_virtio_cap(CapType.COMMON, RESERVED_BAR, 0, _REGION)
         regions = ((CapType.COMMON, _COMMON), (CapType.ISR, _ISR), (CapType.DEVICE, _DEVICE))
         for cfg_type, region in regions:
-            self.add_capability(_virtio_cap(cfg_type, MODERN_BAR, region * _REGION, _REGION))
-        self.add_capability(
-            _virtio_cap(CapType.NOTIFY, MODERN_BAR, _NOTIFY * _REGION, _REGION, NOTIFY_MULTIPLIER)
+            self._add_virtio_cap(cfg_type, MODERN_BAR, region * _REGION, self._length(region))
+        self._add_virtio_cap(
+            CapType.NOTIFY,
+            MODERN_BAR,
+            _NOTIFY * _REGION,
+            self._length(_NOTIFY),
+            NOTIFY_MULTIPLIER,
         )
         # bar, offset, length and pci_cfg_data are the driver's to write
         writable = bytes(4) + b"\xff" + bytes(3) + b"\xff" * 12
-        offset = self.add_capability(_virtio_cap(CapType.PCI_CFG, 0, 0, 0, 0), writable)
+        offset = self._add_virtio_cap(CapType.PCI_CFG, 0, 0, 0, 0, writable)
         self._cfg_data = offset + Cap.PCI_CFG_DATA
+
+    def _length(self, region: int) -> int:
+        return MODERN_BAR_SIZE - region * _REGION if self.options.large_lengths else _REGION
+
+    def _add_virtio_cap(
+        self,
+        cfg_type: int,
+        bar: int,
+        offset: int,
+        length: int,
+        extra: int | None = None,
+        writable: bytes = b"",
+    ) -> int:
+        body = _virtio_cap(cfg_type, bar, offset, length, extra, self.options.cap_len_extra)
+        at = self.add_capability(body, writable)
+        self._caps.append((at, at + len(body), cfg_type))
+        return at
+
+    def _cap_at(self, offset: int) -> int | None:
+        """cfg_type of the virtio capability holding config byte ``offset``, if any."""
+        return next((t for start, end, t in self._caps if start <= offset < end), None)
+
+    def _observed(self, offset: int, width: int, value: int, write: bool) -> None:
+        """Record a driver access to configuration space (and, for a read of the IDs,
+        what the function presents)."""
+        events = self.model.events
+        if offset < 4 and not write:
+            events.emit(
+                "device",
+                Kind.PCI_ID_READ,
+                vendor=self._get(PciCfg.VENDOR_ID, 2),
+                device=self._get(PciCfg.DEVICE_ID, 2),
+                revision=self._get(PciCfg.REVISION, 1),
+                modern=bool(self._caps),
+                quirks=self.options.quirks,
+            )
+        events.emit(
+            "device",
+            Kind.PCI_CONFIG_ACCESS,
+            offset=offset,
+            width=width,
+            value=value,
+            write=write,
+            cap=self._cap_at(offset),
+        )
 
     # -- INTx ------------------------------------------------------------------------
 
@@ -321,9 +408,12 @@ class VirtioPciDevice(PciDevice):
     def config_read(self, offset: int, width: int) -> int:
         if self._touches_cfg_data(offset, width):
             self._cfg_window(write=False)
-        return super().config_read(offset, width)
+        value = super().config_read(offset, width)
+        self._observed(offset, width, value, write=False)
+        return value
 
     def config_write(self, offset: int, width: int, value: int) -> None:
+        self._observed(offset, width, value, write=True)
         super().config_write(offset, width, value)
         if self._touches_cfg_data(offset, width):
             self._cfg_window(write=True)
@@ -351,13 +441,15 @@ class VirtioPciDevice(PciDevice):
 
 
 def _virtio_cap(
-    cfg_type: CapType, bar: int, offset: int, length: int, extra: int | None = None
+    cfg_type: int, bar: int, offset: int, length: int, extra: int | None = None, pad: int = 0
 ) -> bytes:
-    """struct virtio_pci_cap (+ one le32 of extra data: notify multiplier or cfg data)."""
-    cap_len = 16 if extra is None else 20
+    """struct virtio_pci_cap (+ one le32 of extra data: notify multiplier or cfg data),
+    then ``pad`` zero bytes that cap_len counts."""
+    cap_len = (16 if extra is None else 20) + pad
     body = bytes((PCI_CAP_ID_VNDR, 0, cap_len, cfg_type, bar, 0, 0, 0))
     body += offset.to_bytes(4, "little") + length.to_bytes(4, "little")
-    return body if extra is None else body + extra.to_bytes(4, "little")
+    body = body if extra is None else body + extra.to_bytes(4, "little")
+    return body + bytes(pad)
 
 
 def _ignore(value: int) -> None:
@@ -388,7 +480,7 @@ def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
         ),
         Common.NUM_QUEUES: Register("num_queues", 2, read=lambda: m.num_queues),
         Common.DEVICE_STATUS: Register(
-            "device_status", 1, read=lambda: m.status, write=m.write_status
+            "device_status", 1, read=m.read_status, write=m.write_status
         ),
         Common.CONFIG_GENERATION: Register("config_generation", 1, read=m.read_generation),
         Common.QUEUE_SELECT: attribute("queue_select", 2, m, "queue_select"),
@@ -447,7 +539,7 @@ class _ModernBar:
         model = self._model
         region = offset >> 12
         if region == _NOTIFY:
-            model.notify((offset - _NOTIFY * _REGION) // NOTIFY_MULTIPLIER, value)
+            model.notify((offset - _NOTIFY * _REGION) // NOTIFY_MULTIPLIER, value, width)
         elif region == _COMMON:
             model.use_interface(False)
             self._common.write(offset, width, value)

@@ -41,12 +41,21 @@ class Kind:
     QUEUE_CONFIGURED = "queue_configured"  # index, size, desc, avail, used
     QUEUE_ENABLED = "queue_enabled"  # index, enabled
     QUEUE_RESET = "queue_reset"  # index
-    QUEUE_NOTIFIED = "queue_notified"  # index, value (the notification value written)
+    # index, value (the notification value written), width (bytes written; 0 where the
+    # transport does not say)
+    QUEUE_NOTIFIED = "queue_notified"
     QUEUE_FIELD_WRITTEN = "queue_field_written"  # index, field, value, enabled
     REGISTER_MISUSE = "register_misuse"  # block, register, offset, width, problem
     CONFIG_READ = "config_read"  # offset, size, value
     GENERATION_READ = "generation_read"  # value
     CONFIG_WRITTEN = "config_written"  # offset, size, value, status
+    STATUS_READ = "status_read"  # value: the driver read device status (PCI)
+    # offset, width, value, write, cap: an access to the function's PCI configuration space
+    # (cap: cfg_type of the virtio capability it falls in, or None)
+    PCI_CONFIG_ACCESS = "pci_config_access"
+    # vendor, device, revision, modern (has virtio capabilities), quirks (the permitted
+    # oddities the function presents, PciOptions names): the driver read the function's IDs
+    PCI_ID_READ = "pci_id_read"
     # queue, role, head, out: [(addr, len)], in_: [(addr, len)], indirect (from a table)
     AVAIL_BUFFER = "avail_buffer"
     RING_ERROR = "ring_error"  # queue, rule, detail: the driver broke a split-ring rule

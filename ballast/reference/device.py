@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from ballast.machine.pci import PciOptions
 from ballast.monitors.events import EventLog, Kind
 from ballast.reference import balloon as b
 from ballast.reference.balloon import Numbering, Queue
@@ -51,6 +52,7 @@ class DeviceOptions:
     modify_reported_pages: bool = False  # MAY (no PAGE_POISON), device.reporting.01
     poison_reported_pages: bool = False  # allowed with PAGE_POISON: fill with poison_val
     report_descriptor_length: bool = False  # historical legacy devices: used len = buffer len
+    pci: PciOptions = field(default_factory=PciOptions)  # what a PCI function presents
     faults: frozenset[str] = field(default_factory=frozenset)
 
 

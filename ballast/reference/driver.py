@@ -48,6 +48,7 @@ from ballast.virtio.splitq import (
 from ballast.virtio.status import Status
 from ballast.virtio.transport.base import Transport
 from ballast.virtio.transport.mmio import MmioTransport
+from ballast.virtio.transport.pci_modern import PciModernTransport
 
 F = Feature
 BALLOON_FEATURES = mask(
@@ -216,10 +217,14 @@ class BalloonDriver:
         """Core "Device Initialization" then the balloon's own steps, ending with the
         device live, the stats buffer exposed and num_pages read."""
         t = self.transport
-        t.reset()
-        self._reset_state()
-        self.events.emit("driver", Kind.DRIVER_RESET)
-        self._read_status(after_reset=True)
+        if isinstance(t, PciModernTransport) and self._fault("pci_reinit_without_reset_wait"):
+            t.set_status(0)  # fault: goes on without seeing the reset complete
+            self._reset_state()
+        else:
+            t.reset()
+            self._reset_state()
+            self.events.emit("driver", Kind.DRIVER_RESET)
+            self._read_status(after_reset=True)
         if not self._fault("skip_acknowledge"):
             self._set_status(Status.ACKNOWLEDGE)
         self._set_status(Status.DRIVER)
@@ -364,8 +369,12 @@ class BalloonDriver:
                 indirect_pool=pool,
                 faults=self.policy.faults if role is Queue.REPORT else frozenset(),
             )
-            t.setup_queue(index, size, ring.desc, ring.avail, ring.used)
-            t.enable_queue(index)
+            if isinstance(t, PciModernTransport) and self._fault("pci_enable_before_setup"):
+                t.enable_queue(index)  # fault: live before its ring is placed
+                t.setup_queue(index, size, ring.desc, ring.avail, ring.used)
+            else:
+                t.setup_queue(index, size, ring.desc, ring.avail, ring.used)
+                t.enable_queue(index)
             self._vqs[role] = _Vq(index, role, queue, self)
         pfn_bytes = self.policy.batch * b.PFN_SIZE
         self._buffers = {
@@ -493,6 +502,11 @@ class BalloonDriver:
             return  # fault: actual never follows the balloon
         t = self.transport
         value = self.pool.count(PageState.IN_BALLOON) + self._unannounced
+        if isinstance(t, PciModernTransport) and self._fault("pci_config_halfword_write"):
+            for i in (0, 2):  # fault: a 32-bit field as two 16-bit writes
+                t.config_write(b.ACTUAL + i, 2, value >> (8 * i) & 0xFFFF)
+            self.events.emit("driver", Kind.ACTUAL_WRITTEN, value=value, complete=True)
+            return
         if t.legacy and self._fault("legacy_actual_bytewise"):
             for i, byte in enumerate(value.to_bytes(4, "little")):  # fault: 4 one-byte writes
                 t.config_write(b.ACTUAL + i, 1, byte)

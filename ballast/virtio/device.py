@@ -185,6 +185,12 @@ class VirtioDeviceModel:
 
     # -- status and reset ----------------------------------------------------------------
 
+    def read_status(self) -> int:
+        """The driver read ``device status`` (recorded: after a reset the PCI driver must
+        see 0 before it goes on)."""
+        self.events.emit("device", Kind.STATUS_READ, value=self.status)
+        return self.status
+
     def write_status(self, value: int) -> None:
         """The driver wrote ``device status``: 0 resets; FEATURES_OK is decided here."""
         previous = self.status
@@ -366,9 +372,10 @@ class VirtioDeviceModel:
         queue.clear()
         self.events.emit("device", Kind.QUEUE_RESET, index=queue.index)
 
-    def notify(self, index: int, value: int) -> None:
-        """Available buffer notification for queue ``index`` (``value`` as written)."""
-        self.events.emit("device", Kind.QUEUE_NOTIFIED, index=index, value=value)
+    def notify(self, index: int, value: int, width: int = 0) -> None:
+        """Available buffer notification for queue ``index`` (``value`` as written, in a
+        ``width``-byte access where the transport says)."""
+        self.events.emit("device", Kind.QUEUE_NOTIFIED, index=index, value=value, width=width)
         if index < len(self._queues) and self._queues[index].max_size:
             self._deliver(self, index)
 

@@ -177,18 +177,23 @@ class PciFunction:
             pointer = header >> 8 & 0xFC
         return found
 
-    def virtio_caps(self) -> dict[int, VirtioCap]:
+    def virtio_caps(self, faults: frozenset[str] = frozenset()) -> dict[int, VirtioCap]:
         """The first usable virtio structure capability of each type (reserved types and
-        BAR numbers are skipped, as the driver must)."""
+        BAR numbers are skipped, as the driver must; ``faults`` are seeded bugs)."""
         caps: dict[int, VirtioCap] = {}
         for pointer, cap_id in self.capabilities():
             if cap_id != PCI_CAP_ID_VNDR:
                 continue
             cfg_type = self.cfg_read(pointer + Cap.CFG_TYPE, 1)
             bar = self.cfg_read(pointer + Cap.BAR, 1)
-            if cfg_type not in _KNOWN_CAP_TYPES or bar >= NUM_BARS or cfg_type in caps:
+            if "pci_cap_write_back" in faults:
+                self.cfg_write(pointer + Cap.CFG_TYPE, 1, cfg_type)  # fault: writes the cap
+            if cfg_type not in _KNOWN_CAP_TYPES and "pci_cap_reject_reserved_type" in faults:
+                raise TransportError(f"{self}: unknown cfg_type {cfg_type}")  # fault
+            reserved_bar = bar >= NUM_BARS and "pci_cap_keep_reserved_bar" not in faults
+            if cfg_type not in _KNOWN_CAP_TYPES or reserved_bar or cfg_type in caps:
                 continue
-            caps[cfg_type] = VirtioCap(
+            cap = VirtioCap(
                 cfg_type,
                 bar,
                 self.cfg_read(pointer + Cap.OFFSET, 4),
@@ -197,6 +202,8 @@ class PciFunction:
                 if cfg_type == CapType.NOTIFY
                 else 0,
             )
+            if not _intolerable(self, pointer, cap, faults):
+                caps[cfg_type] = cap
         return caps
 
     def window(self, bar: int, offset: int = 0) -> Window:
@@ -205,6 +212,18 @@ class PciFunction:
         if info is None:
             raise TransportError(f"{self}: BAR{bar} is not implemented or not assigned")
         return Window(self.bus, info.address + offset, info.io)
+
+
+def _intolerable(
+    function: PciFunction, pointer: int, cap: VirtioCap, faults: frozenset[str]
+) -> bool:
+    """Seeded bugs: a capability an intolerant driver refuses (cap_len other than its
+    structure's size, a length beyond the 4 KiB it expects)."""
+    if "pci_cap_exact_len" in faults:
+        size = 20 if cap.cfg_type in (CapType.NOTIFY, CapType.PCI_CFG) else 16
+        if function.cfg_read(pointer + Cap.LEN, 1) != size:
+            return True
+    return "pci_cap_reject_large_length" in faults and cap.length > 0x1000
 
 
 def _config_address(slot: int, function: int, offset: int) -> int:
@@ -234,8 +253,19 @@ def scan(bus: Bus) -> list[PciFunction]:
     return found
 
 
-def find_virtio(bus: Bus, device_type: int = 5) -> list[PciFunction]:
+def find_virtio(
+    bus: Bus, device_type: int = 5, faults: frozenset[str] = frozenset()
+) -> list[PciFunction]:
     """Virtio functions of ``device_type``: modern ID (0x1040 + type) or the
-    transitional ID, which QEMU's default q35 devices carry."""
-    ids = pci_device_ids(device_type)
-    return [f for f in scan(bus) if f.vendor_id == VIRTIO_PCI_VENDOR and f.device_id in ids]
+    transitional ID, which QEMU's default q35 devices carry, whatever their revision
+    (``faults``: seeded bugs that match less)."""
+    modern, *transitional = pci_device_ids(device_type)
+    ids = {modern, *transitional}
+    if "pci_match_transitional_only" in faults:
+        ids.discard(modern)
+    if "pci_match_modern_only" in faults:
+        ids.difference_update(transitional)
+    found = [f for f in scan(bus) if f.vendor_id == VIRTIO_PCI_VENDOR and f.device_id in ids]
+    if "pci_match_known_revision" in faults:
+        found = [f for f in found if f.revision in (0, 1)]  # fault: only revisions it knows
+    return found

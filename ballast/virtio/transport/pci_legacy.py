@@ -25,9 +25,16 @@ class PciLegacyTransport(BaseTransport):
     name = "pci-legacy"
     legacy = True
 
-    def __init__(self, function: PciFunction, irq_line: int | None) -> None:
+    def __init__(
+        self, function: PciFunction, irq_line: int | None, faults: frozenset[str] = frozenset()
+    ) -> None:
         if function.device_id not in TRANSITIONAL_PCI_DEVICE_IDS.values():
             raise TransportError(f"{function} is not transitional: it has no legacy interface")
+        # A transitional driver looks for the virtio capabilities first; the legacy
+        # interface is the way to drive a device without them (or one it chose to).
+        caps = {} if "pci_legacy_skip_caps" in faults else function.virtio_caps()
+        if not caps and "pci_legacy_refuse_without_caps" in faults:
+            raise TransportError(f"{function} has no virtio capabilities")  # fault
         header = function.window(LEGACY_BAR)
         config = function.window(LEGACY_BAR, Legacy.CONFIG)
         super().__init__(function.bus, config, irq_line, config_aligned=False)
