@@ -5,7 +5,12 @@ from __future__ import annotations
 from ballast.monitors.base import Monitor, MonitorContext
 from ballast.monitors.events import Event
 from ballast.virtio.features import Feature
-from ballast.virtio.layout import MODERN_PCI_DEVICE_BASE, TRANSITIONAL_PCI_DEVICE_IDS, PciCfg
+from ballast.virtio.layout import (
+    MODERN_PCI_DEVICE_BASE,
+    TRANSITIONAL_PCI_DEVICE_IDS,
+    CapType,
+    PciCfg,
+)
 from ballast.virtio.status import Status
 
 # --- judging the driver
@@ -197,4 +202,124 @@ class PciDriverRegisterMonitor(Monitor):
             self.exercised("pci.driver.avail-notify.03")
 
 
-MONITORS: tuple[type[Monitor], ...] = (PciDriverRegisterMonitor,)
+# The clause each permitted oddity of the function (PciOptions) puts to the driver.
+QUIRK_CLAUSES = {
+    "revision": "pci.driver.discovery.03",
+    "reserved_cap": "pci.driver.caps.01",
+    "cap_len_extra": "pci.driver.caps.03",
+    "reserved_bar_cap": "pci.driver.caps.04",
+    "large_lengths": "pci.driver.caps.06",
+}
+MODERN_IDS = range(MODERN_PCI_DEVICE_BASE, MODERN_PCI_DEVICE_BASE + 0x40)
+TRANSITIONAL_IDS = frozenset(TRANSITIONAL_PCI_DEVICE_IDS.values())
+CAP_LIST_BYTES = frozenset((PciCfg.STATUS, PciCfg.CAPABILITIES))  # where the list is found
+
+
+class PciDriverProbeMonitor(Monitor):
+    """How the driver claims the function, from the device's view of its configuration
+    space: whether it matched the IDs, drove the device despite the oddities the
+    function presented, looked for the virtio capabilities, and left them unwritten.
+
+    A driver claims the function by writing its configuration space (BARs, command) and
+    drives it once it writes device status; a function probed but never driven has been
+    refused, and the oddity it presented (or, without one, its ID) says which rule."""
+
+    judges = "driver"
+    clauses = (
+        "pci.driver.discovery.01",
+        "pci.driver.discovery.02",
+        "pci.driver.discovery.03",
+        "pci.driver.caps.01",
+        "pci.driver.caps.03",
+        "pci.driver.caps.04",
+        "pci.driver.caps.06",
+        "pci.driver.caps.08",
+        "pci.driver.legacy.04",
+        "pci.driver.legacy.05",
+    )
+
+    def __init__(self, ctx: MonitorContext) -> None:
+        # configuration space outlives device resets: nothing here is reset_state's
+        self._probe: Event | None = None
+        self._claimed = False
+        self._looked = False  # read where the capability list is found
+        self._caps_read = False
+        self._driven = False
+        super().__init__(ctx)
+
+    def on_pci_id_read(self, event: Event) -> None:
+        self._probe = event
+
+    def on_pci_config_access(self, event: Event) -> None:
+        offset, width, cap = event["offset"], event["width"], event["cap"]
+        if not event["write"]:
+            self._caps_read = self._caps_read or cap is not None
+            self._looked = self._looked or any(offset <= b < offset + width for b in CAP_LIST_BYTES)
+            return
+        self._claimed = True
+        if cap is not None and cap != CapType.PCI_CFG:
+            self.violation(
+                "pci.driver.caps.08",
+                f"driver wrote {width} byte(s) at {offset:#x}, inside a capability of "
+                f"cfg_type {cap}",
+                event,
+            )
+
+    def on_status_written(self, event: Event) -> None:
+        probe = self._probe
+        if self._driven or probe is None:
+            return
+        self._driven = True
+        self._exercise(self._id_clause(probe))
+        for quirk in probe["quirks"]:
+            self._exercise(QUIRK_CLAUSES.get(quirk))
+        if self._caps_read:
+            self.exercised("pci.driver.caps.08")
+        if event.data.get("legacy"):
+            if self._looked:
+                self.exercised("pci.driver.legacy.04")
+            else:
+                self.violation(
+                    "pci.driver.legacy.04",
+                    "driver used the legacy interface without looking for the capabilities",
+                    event,
+                )
+            if not probe["modern"]:
+                self.exercised("pci.driver.legacy.05")
+
+    def _exercise(self, clause: str | None) -> None:
+        if clause is not None:
+            self.exercised(clause)
+
+    @staticmethod
+    def _id_clause(probe: Event) -> str | None:
+        if probe["device"] in MODERN_IDS:
+            return "pci.driver.discovery.01"
+        if probe["device"] in TRANSITIONAL_IDS:
+            return "pci.driver.discovery.02"
+        return None
+
+    def finish(self) -> None:
+        probe = self._probe
+        if probe is None or self._driven:
+            return
+        refused = [QUIRK_CLAUSES[q] for q in probe["quirks"] if q in QUIRK_CLAUSES]
+        what = f"function {probe['vendor']:04x}:{probe['device']:04x}"
+        if refused:
+            for clause in refused:
+                self.violation(
+                    clause, f"{what} presenting {', '.join(probe['quirks'])} never driven", probe
+                )
+        elif not self._claimed:
+            clause = self._id_clause(probe)
+            if clause is not None:
+                self.violation(clause, f"{what} probed but never claimed", probe)
+        elif not probe["modern"]:
+            self.violation(
+                "pci.driver.legacy.05",
+                f"{what} has no virtio capabilities and was not driven as a legacy device",
+                probe,
+            )
+
+
+MONITORS: tuple[type[Monitor], ...] = (PciDriverRegisterMonitor, PciDriverProbeMonitor)

@@ -57,3 +57,65 @@ PCI_FAULTS += [
         "writes the queue index + 1 as the notification value",
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "pci_match_transitional_only",
+        "driver",
+        "pci.driver.discovery.01",
+        "matches the transitional device ID only, not 0x1040 + device type",
+    ),
+    Fault(
+        "pci_match_modern_only",
+        "driver",
+        "pci.driver.discovery.02",
+        "matches 0x1040 + device type only, not the transitional device ID",
+    ),
+    Fault(
+        "pci_match_known_revision",
+        "driver",
+        "pci.driver.discovery.03",
+        "matches only functions whose Revision ID is 0 or 1",
+    ),
+    Fault(
+        "pci_cap_reject_reserved_type",
+        "driver",
+        "pci.driver.caps.01",
+        "refuses a function with a vendor capability of a reserved cfg_type",
+    ),
+    Fault(
+        "pci_cap_exact_len",
+        "driver",
+        "pci.driver.caps.03",
+        "skips virtio capabilities whose cap_len exceeds their structure's size",
+    ),
+    Fault(
+        "pci_cap_keep_reserved_bar",
+        "driver",
+        "pci.driver.caps.04",
+        "takes a capability naming a reserved BAR as the structure's location",
+    ),
+    Fault(
+        "pci_cap_reject_large_length",
+        "driver",
+        "pci.driver.caps.06",
+        "skips virtio capabilities whose length exceeds 4 KiB",
+    ),
+    Fault(
+        "pci_cap_write_back",
+        "driver",
+        "pci.driver.caps.08",
+        "writes each capability's cfg_type back while walking the list",
+    ),
+    Fault(
+        "pci_legacy_skip_caps",
+        "driver",
+        "pci.driver.legacy.04",
+        "uses the legacy interface without looking for the virtio capabilities",
+    ),
+    Fault(
+        "pci_legacy_refuse_without_caps",
+        "driver",
+        "pci.driver.legacy.05",
+        "refuses a function without virtio capabilities instead of driving it as legacy",
+    ),
+]

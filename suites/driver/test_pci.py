@@ -2,6 +2,7 @@
 
 import pytest
 
+from ballast.machine.pci import PciOptions
 from suites import scenarios as s
 
 pytestmark = pytest.mark.requires(subject="driver")
@@ -48,3 +49,56 @@ def test_notifies_with_16_bit_writes(balloon):
 @pytest.mark.clause("pci.driver.avail-notify.03")
 def test_notifies_with_the_queue_index(balloon):
     s.inflate_deflate(balloon())
+
+
+@pytest.mark.clause("pci.driver.discovery.01")
+@pytest.mark.requires(transport=["pci-modern"])
+def test_matches_the_modern_device_id(balloon):
+    s.start(balloon())
+
+
+@pytest.mark.clause("pci.driver.discovery.02")
+@pytest.mark.requires(transport=["pci-transitional", "pci-legacy"])
+def test_matches_the_transitional_device_id(balloon):
+    s.start(balloon())
+
+
+@pytest.mark.clause("pci.driver.discovery.03")
+@pytest.mark.requires(transport=["pci-modern"])
+def test_matches_any_revision(balloon):
+    s.start(balloon(device={"pci": PciOptions(revision=0x2A)}))
+
+
+@pytest.mark.clause("pci.driver.caps.01")
+def test_ignores_a_capability_of_reserved_type(balloon):
+    s.start(balloon(device={"pci": PciOptions(reserved_cap=True)}))
+
+
+@pytest.mark.clause("pci.driver.caps.03")
+def test_accepts_a_longer_cap_len(balloon):
+    s.start(balloon(device={"pci": PciOptions(cap_len_extra=8)}))
+
+
+@pytest.mark.clause("pci.driver.caps.04")
+def test_ignores_a_capability_naming_a_reserved_bar(balloon):
+    s.start(balloon(device={"pci": PciOptions(reserved_bar_cap=True)}))
+
+
+@pytest.mark.clause("pci.driver.caps.06")
+def test_handles_large_structure_lengths(balloon):
+    s.start(balloon(device={"pci": PciOptions(large_lengths=True)}))
+
+
+@pytest.mark.clause("pci.driver.caps.08")
+def test_writes_no_capability(balloon):
+    s.start(balloon())
+
+
+@pytest.mark.clause("pci.driver.legacy.04")
+def test_looks_for_capabilities_before_using_legacy(balloon):
+    s.start(balloon())
+
+
+@pytest.mark.clause("pci.driver.legacy.05")
+def test_drives_a_function_without_capabilities_as_legacy(balloon):
+    s.start(balloon())
