@@ -50,6 +50,7 @@ class Kind:
     GENERATION_READ = "generation_read"  # value
     CONFIG_WRITTEN = "config_written"  # offset, size, value, status
     STATUS_READ = "status_read"  # value: the driver read device status (PCI)
+    ISR_CLEARED = "isr_cleared"  # value: the driver read (and so cleared) ISR status (PCI)
     # offset, width, value, write, cap: an access to the function's PCI configuration space
     # (cap: cfg_type of the virtio capability it falls in, or None)
     PCI_CONFIG_ACCESS = "pci_config_access"

@@ -6,6 +6,8 @@ from ballast.monitors.base import Monitor, MonitorContext
 from ballast.monitors.events import Event
 from ballast.virtio.features import Feature
 from ballast.virtio.layout import (
+    ISR_CONFIG,
+    ISR_VRING,
     MODERN_PCI_DEVICE_BASE,
     TRANSITIONAL_PCI_DEVICE_IDS,
     CapType,
@@ -322,4 +324,56 @@ class PciDriverProbeMonitor(Monitor):
             )
 
 
-MONITORS: tuple[type[Monitor], ...] = (PciDriverRegisterMonitor, PciDriverProbeMonitor)
+ISR_BOTH = ISR_VRING | ISR_CONFIG
+
+
+class PciDriverInterruptMonitor(Monitor):
+    """One INTx interrupt for a configuration change and used buffers at once: after an
+    ISR read showing both reasons the device must see the driver read its configuration
+    before it takes another interrupt (the used buffers it may reap by polling, which the
+    device cannot tell apart)."""
+
+    judges = "driver"
+    clauses = ("pci.driver.config-notify.01",)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._shared: Event | None = None  # an ISR read with both reasons, not yet acted on
+
+    def on_isr_cleared(self, event: Event) -> None:
+        if self._shared is not None and event["value"]:
+            self.violation(
+                "pci.driver.config-notify.01",
+                "ISR showed a configuration change with a used buffer notification; the "
+                "driver took the next interrupt before reading the configuration",
+                self._shared,
+                event,
+            )
+            self._shared = None
+        if self.ctx.transport == "pci" and event["value"] & ISR_BOTH == ISR_BOTH:
+            self._shared = event
+
+    def on_config_read(self, event: Event) -> None:
+        if self._shared is not None:
+            self.exercised("pci.driver.config-notify.01")
+            self._shared = None
+
+    def on_status_written(self, event: Event) -> None:
+        if event["value"] == 0:
+            self._shared = None  # a reset: the configuration change is moot
+
+    def finish(self) -> None:
+        if self._shared is not None:
+            self.violation(
+                "pci.driver.config-notify.01",
+                "ISR showed a configuration change with a used buffer notification; the "
+                "driver never read the configuration after it",
+                self._shared,
+            )
+
+
+MONITORS: tuple[type[Monitor], ...] = (
+    PciDriverRegisterMonitor,
+    PciDriverProbeMonitor,
+    PciDriverInterruptMonitor,
+)

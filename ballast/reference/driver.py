@@ -267,6 +267,7 @@ class BalloonDriver:
         self._vqs: dict[Queue, _Vq] = {}
         self._buffers: dict[str, int] = {}
         self._config_pending = False
+        self._config_deferred = False  # fault pci_isr_one_reason
         self._cmd_id_seen = b.CMD_ID_STOP
         self._round: _HintRound | None = None
         self._hint_in_flight: set[int] = set()
@@ -457,6 +458,12 @@ class BalloonDriver:
 
     def _ack_interrupts(self) -> set[str]:
         reasons = self.transport.ack_interrupt()
+        if len(reasons) > 1 and self._fault("pci_isr_one_reason"):
+            reasons = {"vring"}  # fault: one reason per interrupt, used buffers first ...
+            self._config_deferred = True
+        elif reasons and self._config_deferred:
+            reasons.add("config")  # ... and the configuration change at the next one
+            self._config_deferred = False
         if reasons:
             self.events.emit("driver", Kind.INTERRUPT, reasons=sorted(reasons))
             if "config" in reasons:

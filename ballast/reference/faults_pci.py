@@ -119,3 +119,11 @@ PCI_FAULTS += [
         "refuses a function without virtio capabilities instead of driving it as legacy",
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "pci_isr_one_reason",
+        "driver",
+        "pci.driver.config-notify.01",
+        "takes an interrupt showing both reasons for a used buffer notification only",
+    ),
+]

@@ -429,6 +429,7 @@ class VirtioDeviceModel:
     def read_isr(self) -> int:
         """PCI ISR status read: returns the bits and clears them, lowering the line."""
         isr = self.isr
+        self.events.emit("device", Kind.ISR_CLEARED, value=isr)
         if isr and "isr_sticky" not in self.faults:
             self._set_isr(0)
         return isr

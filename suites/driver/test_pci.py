@@ -102,3 +102,13 @@ def test_looks_for_capabilities_before_using_legacy(balloon):
 @pytest.mark.clause("pci.driver.legacy.05")
 def test_drives_a_function_without_capabilities_as_legacy(balloon):
     s.start(balloon())
+
+
+@pytest.mark.clause("pci.driver.config-notify.01")
+def test_handles_a_config_change_and_used_buffers_in_one_interrupt(balloon):
+    h = s.start(balloon())
+    h.host.set_target(256)  # a configuration change ...
+    assert h.host.request_stats()  # ... and the stats buffer used, before the driver runs
+    s.settle(h)
+    assert h.host.request_stats()  # the next interrupt
+    s.settle(h)
