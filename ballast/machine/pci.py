@@ -310,6 +310,7 @@ class VirtioPciDevice(PciDevice):
         self._level = False
         self._cfg_data: int | None = None
         self._caps: list[tuple[int, int, int]] = []  # (offset, end, cfg_type) per virtio cap
+        self._structures: list[tuple[int, int, int]] = []  # (bar, offset, length) they name
         self._put(PciCfg.INTERRUPT_LINE, 1, irq)  # as firmware would have routed it
         self._put(PciCfg.INTERRUPT_PIN, 1, 1)  # INTA#
         if legacy:
@@ -361,6 +362,8 @@ class VirtioPciDevice(PciDevice):
         body = _virtio_cap(cfg_type, bar, offset, length, extra, self.options.cap_len_extra)
         at = self.add_capability(body, writable)
         self._caps.append((at, at + len(body), cfg_type))
+        if cfg_type != CapType.PCI_CFG:
+            self._structures.append((bar, offset, length))
         return at
 
     def _cap_at(self, offset: int) -> int | None:
@@ -431,6 +434,19 @@ class VirtioPciDevice(PciDevice):
         index = self.config[cap + Cap.BAR]
         offset = self._get(cap + Cap.OFFSET, 4)
         length = self._get(cap + Cap.LENGTH, 4)
+        covered = any(
+            index == b and start <= offset and offset + length <= start + size
+            for b, start, size in self._structures
+        )
+        self.model.events.emit(
+            "device",
+            Kind.PCI_CFG_WINDOW,
+            bar=index,
+            offset=offset,
+            length=length,
+            write=write,
+            covered=length > 0 and covered,
+        )
         bar = self.bars[index] if index < NUM_BARS else None
         if bar is None or length not in (1, 2, 4) or offset + length > bar.size:
             return

@@ -57,6 +57,9 @@ class Kind:
     # vendor, device, revision, modern (has virtio capabilities), quirks (the permitted
     # oddities the function presents, PciOptions names): the driver read the function's IDs
     PCI_ID_READ = "pci_id_read"
+    # bar, offset, length, write, covered (the window lies inside a structure another
+    # virtio capability names): the driver accessed pci_cfg_data of the PCI cfg capability
+    PCI_CFG_WINDOW = "pci_cfg_window"
     # queue, role, head, out: [(addr, len)], in_: [(addr, len)], indirect (from a table)
     AVAIL_BUFFER = "avail_buffer"
     RING_ERROR = "ring_error"  # queue, rule, detail: the driver broke a split-ring rule

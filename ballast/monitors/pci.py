@@ -372,8 +372,38 @@ class PciDriverInterruptMonitor(Monitor):
             )
 
 
+class PciDriverCfgWindowMonitor(Monitor):
+    """Accesses through the PCI configuration access capability, as the device carried
+    them out: aligned to their length, and inside a structure another capability names."""
+
+    judges = "driver"
+    clauses = (
+        "pci.driver.cfg-access.01",
+        "pci.driver.cfg-access.02",
+        "pci.driver.cfg-access.03",
+    )
+
+    def on_pci_cfg_window(self, event: Event) -> None:
+        offset, length = event["offset"], event["length"]
+        where = f"BAR{event['bar']} offset {offset:#x} length {length}"
+        if not event["covered"]:
+            self.violation(
+                "pci.driver.cfg-access.03",
+                f"pci_cfg_data accessed for {where}, outside every virtio structure",
+                event,
+            )
+            return
+        self.exercised("pci.driver.cfg-access.03")
+        for clause in ("pci.driver.cfg-access.01", "pci.driver.cfg-access.02"):
+            if offset % length:
+                self.violation(clause, f"pci_cfg_data accessed for {where}: misaligned", event)
+            else:
+                self.exercised(clause)
+
+
 MONITORS: tuple[type[Monitor], ...] = (
     PciDriverRegisterMonitor,
     PciDriverProbeMonitor,
     PciDriverInterruptMonitor,
+    PciDriverCfgWindowMonitor,
 )

@@ -118,6 +118,7 @@ class DriverPolicy:
     early_deflate_reuse: bool = False  # without MUST_TELL_HOST: reuse before the deflate ack
     overshoot: int = 0  # pages supplied beyond a non-zero num_pages (a MAY)
     actual_every_batch: bool = True  # False: actual once per inflate/deflate run (a MAY)
+    pci_cfg_access: bool = False  # device config through the PCI cfg capability (modern PCI)
     faults: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -225,6 +226,8 @@ class BalloonDriver:
             self._reset_state()
             self.events.emit("driver", Kind.DRIVER_RESET)
             self._read_status(after_reset=True)
+        if self.policy.pci_cfg_access and isinstance(t, PciModernTransport):
+            t.use_cfg_window()
         if not self._fault("skip_acknowledge"):
             self._set_status(Status.ACKNOWLEDGE)
         self._set_status(Status.DRIVER)

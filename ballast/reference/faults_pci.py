@@ -127,3 +127,23 @@ PCI_FAULTS += [
         "takes an interrupt showing both reasons for a used buffer notification only",
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "pci_cfg_misaligned_peek",
+        "driver",
+        "pci.driver.cfg-access.01",
+        "through the PCI cfg capability, also reads 4 bytes at 2 past each 32-bit field",
+        also=("pci.driver.cfg-access.02", "pci.driver.layout.01"),
+        why_also=(
+            "a cap.offset that is not a multiple of cap.length is a misaligned window "
+            "access (the sentence's two keywords say one thing), and the device carries "
+            "it out as a misaligned access to its configuration"
+        ),
+    ),
+    Fault(
+        "pci_cfg_wrong_bar",
+        "driver",
+        "pci.driver.cfg-access.03",
+        "before each read through the PCI cfg capability, reads with the window on BAR0",
+    ),
+]

@@ -112,3 +112,18 @@ def test_handles_a_config_change_and_used_buffers_in_one_interrupt(balloon):
     s.settle(h)
     assert h.host.request_stats()  # the next interrupt
     s.settle(h)
+
+
+@pytest.mark.clause("pci.driver.cfg-access.01")
+def test_aligns_the_pci_cfg_window_offset(balloon):
+    s.inflate_deflate(balloon(driver={"pci_cfg_access": True}))
+
+
+@pytest.mark.clause("pci.driver.cfg-access.02", "pci.driver.cfg-access.01")
+def test_accesses_through_the_pci_cfg_window_aligned(balloon):
+    s.inflate_deflate(balloon(driver={"pci_cfg_access": True}))
+
+
+@pytest.mark.clause("pci.driver.cfg-access.03")
+def test_uses_the_pci_cfg_window_only_inside_a_structure(balloon):
+    s.inflate_deflate(balloon(driver={"pci_cfg_access": True}))

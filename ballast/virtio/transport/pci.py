@@ -76,6 +76,7 @@ class VirtioCap:
     offset: int
     length: int
     multiplier: int = 0  # notify_off_multiplier (notify capability only)
+    pointer: int = 0  # where the capability sits in configuration space
 
 
 @dataclass(slots=True)
@@ -201,6 +202,7 @@ class PciFunction:
                 self.cfg_read(pointer + Cap.NOTIFY_MULTIPLIER, 4)
                 if cfg_type == CapType.NOTIFY
                 else 0,
+                pointer,
             )
             if not _intolerable(self, pointer, cap, faults):
                 caps[cfg_type] = cap
@@ -212,6 +214,38 @@ class PciFunction:
         if info is None:
             raise TransportError(f"{self}: BAR{bar} is not implemented or not assigned")
         return Window(self.bus, info.address + offset, info.io)
+
+
+class CfgWindow:
+    """A structure reached through the VIRTIO_PCI_CAP_PCI_CFG capability rather than its
+    BAR: each access aims the capability's window (bar, offset, length) at the bytes,
+    then moves them through pci_cfg_data.  Quacks like a :class:`Window`."""
+
+    def __init__(
+        self, function: PciFunction, pointer: int, target: VirtioCap, faults: frozenset[str]
+    ) -> None:
+        self._function = function
+        self._pointer = pointer
+        self._target = target
+        self._faults = faults
+
+    def _aim(self, offset: int, width: int, bar: int | None = None) -> int:
+        f, at = self._function, self._pointer
+        f.cfg_write(at + Cap.BAR, 1, self._target.bar if bar is None else bar)
+        f.cfg_write(at + Cap.LENGTH, 4, width)
+        f.cfg_write(at + Cap.OFFSET, 4, self._target.offset + offset)
+        return at + Cap.PCI_CFG_DATA
+
+    def read(self, offset: int, width: int) -> int:
+        f = self._function
+        if "pci_cfg_wrong_bar" in self._faults:
+            f.cfg_read(self._aim(offset, width, bar=0), width)  # fault: BAR0, no structure's
+        if "pci_cfg_misaligned_peek" in self._faults and width == 4:
+            f.cfg_read(self._aim(offset + 2, 4), 4)  # fault: a peek across two fields
+        return f.cfg_read(self._aim(offset, width), width)
+
+    def write(self, offset: int, width: int, value: int) -> None:
+        self._function.cfg_write(self._aim(offset, width), width, value)
 
 
 def _intolerable(

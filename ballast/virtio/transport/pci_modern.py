@@ -14,7 +14,7 @@ from ballast.virtio.transport.base import (
     write_address,
     write_features,
 )
-from ballast.virtio.transport.pci import PciFunction
+from ballast.virtio.transport.pci import CfgWindow, PciFunction
 
 _REQUIRED = (CapType.COMMON, CapType.NOTIFY, CapType.ISR)
 _WORDS = feature_words(legacy=False)
@@ -47,6 +47,15 @@ class PciModernTransport(BaseTransport):
         self._multiplier = notify.multiplier
         self._notify_offsets: dict[int, int] = {}
         self.faults = faults  # seeded bugs of the reference driver (pci.driver.*)
+
+    def use_cfg_window(self) -> None:
+        """Reach the device-specific configuration through the PCI configuration access
+        capability from now on (as firmware without BAR mappings does)."""
+        caps = self.function.virtio_caps()
+        window, device = caps.get(CapType.PCI_CFG), caps.get(CapType.DEVICE)
+        if window is None or device is None:
+            raise TransportError(f"{self.function} has no PCI configuration access capability")
+        self._config = CfgWindow(self.function, window.pointer, device, self.faults)
 
     def get_status(self) -> int:
         return self._common.read(Common.DEVICE_STATUS, 1)
