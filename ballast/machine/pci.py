@@ -473,6 +473,13 @@ def _ignore(value: int) -> None:
     they keep reading NO_VECTOR."""
 
 
+def _read_queue_reset(m: VirtioDeviceModel) -> int:
+    """queue_reset reads 0: a queue reset completes at once (recorded: the driver must
+    see it before it takes the queue as reset)."""
+    m.events.emit("device", Kind.QUEUE_RESET_READ, index=m.queue_select, value=0)
+    return 0
+
+
 def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
     queue_field = m.read_queue
     registers = {
@@ -517,7 +524,9 @@ def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
         Common.QUEUE_NOTIF_CONFIG_DATA: Register(
             "queue_notif_config_data", 2, read=lambda: queue_field("index")
         ),
-        Common.QUEUE_RESET: Register("queue_reset", 2, read=lambda: 0, write=m.write_queue_reset),
+        Common.QUEUE_RESET: Register(
+            "queue_reset", 2, read=lambda: _read_queue_reset(m), write=m.write_queue_reset
+        ),
         Common.ADMIN_QUEUE_INDEX: constant("admin_queue_index", 2, 0),
         Common.ADMIN_QUEUE_NUM: constant("admin_queue_num", 2, 0),
     }

@@ -41,6 +41,7 @@ class Kind:
     QUEUE_CONFIGURED = "queue_configured"  # index, size, desc, avail, used
     QUEUE_ENABLED = "queue_enabled"  # index, enabled
     QUEUE_RESET = "queue_reset"  # index
+    QUEUE_RESET_READ = "queue_reset_read"  # index, value: the driver read queue_reset (PCI)
     # index, value (the notification value written), width (bytes written; 0 where the
     # transport does not say)
     QUEUE_NOTIFIED = "queue_notified"

@@ -45,6 +45,7 @@ class PciDriverRegisterMonitor(Monitor):
         "pci.driver.common.04",
         "pci.driver.common.05",
         "pci.driver.common.06",
+        "pci.driver.common.07",
         "pci.driver.avail-notify.01",
         "pci.driver.avail-notify.03",
     )
@@ -59,6 +60,8 @@ class PciDriverRegisterMonitor(Monitor):
     def reset_state(self) -> None:
         super().reset_state()
         self._placed: dict[int, set[str]] = {}  # queue -> address fields written
+        self._resetting: dict[int, Event] = {}  # queue reset not yet seen to read back 0
+        self._reset_done: set[int] = set()  # queues whose reset the driver saw complete
 
     @property
     def _modern_pci(self) -> bool:
@@ -138,6 +141,7 @@ class PciDriverRegisterMonitor(Monitor):
         if not self._modern_pci:
             return
         index, field = event["index"], event["field"]
+        self._check_reset_seen(index, event)
         if event["enabled"]:
             self.violation(
                 "pci.driver.common.04", f"queue {index}: {field} written while enabled", event
@@ -157,12 +161,16 @@ class PciDriverRegisterMonitor(Monitor):
         if not self._modern_pci:
             return
         index = event["index"]
+        self._check_reset_seen(index, event)
         if not event["enabled"]:
             self.violation(
                 "pci.driver.common.06", f"queue {index}: 0 written to queue_enable", event
             )
             return
         self.exercised("pci.driver.common.06")
+        if index in self._reset_done:
+            self._reset_done.discard(index)
+            self.exercised("pci.driver.common.07")
         missing = sorted(QUEUE_ADDRESSES - self._placed.pop(index, set()))
         if missing:
             self.violation(
@@ -175,6 +183,26 @@ class PciDriverRegisterMonitor(Monitor):
 
     def on_queue_reset(self, event: Event) -> None:
         self._placed.pop(event["index"], None)
+        if self.negotiated(Feature.VIRTIO_F_RING_RESET) is False:
+            self.not_applicable("pci.driver.common.07", "VIRTIO_F_RING_RESET not negotiated")
+        elif self._modern_pci:
+            self._resetting[event["index"]] = event
+
+    def on_queue_reset_read(self, event: Event) -> None:
+        index = event["index"]
+        if event["value"] == 0 and self._resetting.pop(index, None) is not None:
+            self._reset_done.add(index)
+
+    def _check_reset_seen(self, index: int, event: Event) -> None:
+        """Setting a queue up again is taking its reset as complete."""
+        reset = self._resetting.pop(index, None)
+        if reset is not None:
+            self.violation(
+                "pci.driver.common.07",
+                f"queue {index} set up again before queue_reset read back 0",
+                reset,
+                event,
+            )
 
     # -- notifications ------------------------------------------------------------------
 

@@ -662,6 +662,18 @@ class BalloonDriver:
         """Guest applications free ``n`` pages (contents stay as they were)."""
         return sum(map(len, self.pool.take(PageState.IN_USE, n, PageState.FREE)))
 
+    def restart_queue(self, role: Queue) -> None:
+        """Reset one idle queue (VIRTIO_F_RING_RESET) and bring it back where it was, as
+        a driver recovering a queue does."""
+        if not self._has(F.VIRTIO_F_RING_RESET):
+            raise DriverError("VIRTIO_F_RING_RESET was not negotiated")
+        t, vq = self.transport, self._vqs[role]
+        t.reset_queue(vq.index)
+        vq.queue.reset()
+        ring = vq.queue.layout
+        t.setup_queue(vq.index, vq.queue.size, ring.desc, ring.avail, ring.used)
+        t.enable_queue(vq.index)
+
     def memory_pressure(self, n: int) -> int:
         """The guest's OOM hook: with DEFLATE_ON_OOM, deflate up to ``n`` pages (the device
         is told first) and leave the balloon below num_pages until num_pages changes.

@@ -147,3 +147,11 @@ PCI_FAULTS += [
         "before each read through the PCI cfg capability, reads with the window on BAR0",
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "pci_queue_reset_no_wait",
+        "driver",
+        "pci.driver.common.07",
+        "takes a queue reset as complete without reading queue_reset back",
+    ),
+]

@@ -3,6 +3,7 @@
 import pytest
 
 from ballast.machine.pci import PciOptions
+from ballast.reference.balloon import Queue
 from suites import scenarios as s
 
 pytestmark = pytest.mark.requires(subject="driver")
@@ -127,3 +128,10 @@ def test_accesses_through_the_pci_cfg_window_aligned(balloon):
 @pytest.mark.clause("pci.driver.cfg-access.03")
 def test_uses_the_pci_cfg_window_only_inside_a_structure(balloon):
     s.inflate_deflate(balloon(driver={"pci_cfg_access": True}))
+
+
+@pytest.mark.clause("pci.driver.common.07")
+def test_waits_for_a_queue_reset(balloon):
+    h = s.start(balloon())
+    h.driver.restart_queue(Queue.INFLATE)
+    s.target(h, 64)  # the queue works again
