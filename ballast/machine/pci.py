@@ -55,6 +55,7 @@ _LIMITS = {"io": 1 << 16, "mem32": 1 << 32, "mem64": 1 << 64}
 
 MODERN_BAR = 4
 LEGACY_BAR = 0
+EXTRA_IO_BAR = 2
 MODERN_BAR_SIZE = 0x4000
 _REGION = 0x1000  # each modern structure gets one 4 KiB region of BAR4 (as in QEMU)
 _COMMON, _ISR, _DEVICE, _NOTIFY = 0, 1, 2, 3  # region numbers
@@ -74,6 +75,7 @@ class PciOptions:
     reserved_bar_cap: bool = False  # a common cfg capability naming a reserved BAR leads it
     cap_len_extra: int = 0  # bytes each virtio capability carries beyond its structure
     large_lengths: bool = False  # each structure's length runs to the end of BAR4
+    extra_io_bar: bool = False  # a second I/O region (BAR2, no registers) after the legacy one
 
     @property
     def quirks(self) -> tuple[str, ...]:
@@ -316,6 +318,10 @@ class VirtioPciDevice(PciDevice):
         if legacy:
             size = 1 << (Legacy.CONFIG + model.backend.config_size() - 1).bit_length()
             self.set_bar(LEGACY_BAR, Bar("io", size, _LegacyHeader(model)))
+            if options.extra_io_bar:
+                self.set_bar(
+                    EXTRA_IO_BAR, Bar("io", 0x20, RegisterBank("pci-extra-io", {}, model.events))
+                )
         if model.modern_capable:
             self.set_bar(
                 MODERN_BAR, Bar("mem64", MODERN_BAR_SIZE, _ModernBar(model), prefetchable=True)

@@ -239,6 +239,7 @@ QUIRK_CLAUSES = {
     "cap_len_extra": "pci.driver.caps.03",
     "reserved_bar_cap": "pci.driver.caps.04",
     "large_lengths": "pci.driver.caps.06",
+    "extra_io_bar": "pci.driver.legacy.01",
 }
 MODERN_IDS = range(MODERN_PCI_DEVICE_BASE, MODERN_PCI_DEVICE_BASE + 0x40)
 TRANSITIONAL_IDS = frozenset(TRANSITIONAL_PCI_DEVICE_IDS.values())
@@ -264,6 +265,7 @@ class PciDriverProbeMonitor(Monitor):
         "pci.driver.caps.04",
         "pci.driver.caps.06",
         "pci.driver.caps.08",
+        "pci.driver.legacy.01",
         "pci.driver.legacy.04",
         "pci.driver.legacy.05",
     )

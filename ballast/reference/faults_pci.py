@@ -155,3 +155,11 @@ PCI_FAULTS += [
         "takes a queue reset as complete without reading queue_reset back",
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "pci_legacy_last_io_bar",
+        "driver",
+        "pci.driver.legacy.01",
+        "looks for the legacy header in the function's last I/O region, not BAR0",
+    ),
+]

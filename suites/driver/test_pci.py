@@ -135,3 +135,8 @@ def test_waits_for_a_queue_reset(balloon):
     h = s.start(balloon())
     h.driver.restart_queue(Queue.INFLATE)
     s.target(h, 64)  # the queue works again
+
+
+@pytest.mark.clause("pci.driver.legacy.01")
+def test_uses_the_legacy_header_in_bar0(balloon):
+    s.start(balloon(device={"pci": PciOptions(extra_io_bar=True)}))

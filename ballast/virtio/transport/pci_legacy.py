@@ -35,8 +35,11 @@ class PciLegacyTransport(BaseTransport):
         caps = {} if "pci_legacy_skip_caps" in faults else function.virtio_caps()
         if not caps and "pci_legacy_refuse_without_caps" in faults:
             raise TransportError(f"{function} has no virtio capabilities")  # fault
-        header = function.window(LEGACY_BAR)
-        config = function.window(LEGACY_BAR, Legacy.CONFIG)
+        bar = LEGACY_BAR
+        if "pci_legacy_last_io_bar" in faults:  # fault: the last I/O region, not BAR0
+            bar = max(i for i, info in function.bars.items() if info.io)
+        header = function.window(bar)
+        config = function.window(bar, Legacy.CONFIG)
         super().__init__(function.bus, config, irq_line, config_aligned=False)
         self.function = function
         self._header = header
