@@ -76,6 +76,7 @@ class PciOptions:
     cap_len_extra: int = 0  # bytes each virtio capability carries beyond its structure
     large_lengths: bool = False  # each structure's length runs to the end of BAR4
     extra_io_bar: bool = False  # a second I/O region (BAR2, no registers) after the legacy one
+    second_instances: bool = False  # later caps: each structure again, in BAR4's upper half
 
     @property
     def quirks(self) -> tuple[str, ...]:
@@ -323,8 +324,10 @@ class VirtioPciDevice(PciDevice):
                     EXTRA_IO_BAR, Bar("io", 0x20, RegisterBank("pci-extra-io", {}, model.events))
                 )
         if model.modern_capable:
+            copies = 2 if options.second_instances else 1
+            block = _ModernBar(model, copies)
             self.set_bar(
-                MODERN_BAR, Bar("mem64", MODERN_BAR_SIZE, _ModernBar(model), prefetchable=True)
+                MODERN_BAR, Bar("mem64", MODERN_BAR_SIZE * copies, block, prefetchable=True)
             )
             self._add_virtio_caps()
         model.connect_irq(self)
@@ -338,20 +341,25 @@ class VirtioPciDevice(PciDevice):
             self._add_virtio_cap(RESERVED_CFG_TYPE, MODERN_BAR, 0, _REGION)
         if options.reserved_bar_cap:
             self._add_virtio_cap(CapType.COMMON, RESERVED_BAR, 0, _REGION)
-        regions = ((CapType.COMMON, _COMMON), (CapType.ISR, _ISR), (CapType.DEVICE, _DEVICE))
-        for cfg_type, region in regions:
-            self._add_virtio_cap(cfg_type, MODERN_BAR, region * _REGION, self._length(region))
-        self._add_virtio_cap(
-            CapType.NOTIFY,
-            MODERN_BAR,
-            _NOTIFY * _REGION,
-            self._length(_NOTIFY),
-            NOTIFY_MULTIPLIER,
-        )
+        for copy in range(2 if options.second_instances else 1):
+            self._add_structure_caps(copy * MODERN_BAR_SIZE)
         # bar, offset, length and pci_cfg_data are the driver's to write
         writable = bytes(4) + b"\xff" + bytes(3) + b"\xff" * 12
         offset = self._add_virtio_cap(CapType.PCI_CFG, 0, 0, 0, 0, writable)
         self._cfg_data = offset + Cap.PCI_CFG_DATA
+
+    def _add_structure_caps(self, base: int) -> None:
+        regions = ((CapType.COMMON, _COMMON), (CapType.ISR, _ISR), (CapType.DEVICE, _DEVICE))
+        for cfg_type, region in regions:
+            at = base + region * _REGION
+            self._add_virtio_cap(cfg_type, MODERN_BAR, at, self._length(region))
+        self._add_virtio_cap(
+            CapType.NOTIFY,
+            MODERN_BAR,
+            base + _NOTIFY * _REGION,
+            self._length(_NOTIFY),
+            NOTIFY_MULTIPLIER,
+        )
 
     def _length(self, region: int) -> int:
         return MODERN_BAR_SIZE - region * _REGION if self.options.large_lengths else _REGION
@@ -547,14 +555,28 @@ def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
 
 
 class _ModernBar:
-    """BAR4 of a modern device: four 4 KiB regions, decoded by region number."""
+    """BAR4 of a modern device: four 4 KiB regions, decoded by region number (``copies``
+    2: the same four again above them, which later capabilities name)."""
 
-    def __init__(self, model: VirtioDeviceModel) -> None:
+    def __init__(self, model: VirtioDeviceModel, copies: int = 1) -> None:
         self._model = model
         self._common = RegisterBank("pci-common", _common_registers(model), model.events)
+        self._copies = copies
+
+    def _first(self, offset: int) -> int:
+        """The offset in the first copy (recording a use of a later one)."""
+        if offset < MODERN_BAR_SIZE:
+            return offset
+        offset %= MODERN_BAR_SIZE
+        region = (CapType.COMMON, CapType.ISR, CapType.DEVICE, CapType.NOTIFY)[offset >> 12]
+        self._model.events.emit(
+            "device", Kind.PCI_LATER_INSTANCE_USED, cfg_type=region, offset=offset
+        )
+        return offset
 
     def read(self, offset: int, width: int) -> int:
         model = self._model
+        offset = self._first(offset)
         region = offset >> 12
         if region == _ISR:
             return model.read_isr()  # any read of the ISR region clears it, as in QEMU
@@ -568,6 +590,7 @@ class _ModernBar:
 
     def write(self, offset: int, width: int, value: int) -> None:
         model = self._model
+        offset = self._first(offset)
         region = offset >> 12
         if region == _NOTIFY:
             model.notify((offset - _NOTIFY * _REGION) // NOTIFY_MULTIPLIER, value, width)

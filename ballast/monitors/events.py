@@ -61,6 +61,8 @@ class Kind:
     # bar, offset, length, write, covered (the window lies inside a structure another
     # virtio capability names): the driver accessed pci_cfg_data of the PCI cfg capability
     PCI_CFG_WINDOW = "pci_cfg_window"
+    # cfg_type, offset: the driver used a structure through a later capability of its type
+    PCI_LATER_INSTANCE_USED = "pci_later_instance_used"
     # queue, role, head, out: [(addr, len)], in_: [(addr, len)], indirect (from a table)
     AVAIL_BUFFER = "avail_buffer"
     RING_ERROR = "ring_error"  # queue, rule, detail: the driver broke a split-ring rule

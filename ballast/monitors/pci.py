@@ -240,6 +240,7 @@ QUIRK_CLAUSES = {
     "reserved_bar_cap": "pci.driver.caps.04",
     "large_lengths": "pci.driver.caps.06",
     "extra_io_bar": "pci.driver.legacy.01",
+    "second_instances": "pci.driver.caps.02",
 }
 MODERN_IDS = range(MODERN_PCI_DEVICE_BASE, MODERN_PCI_DEVICE_BASE + 0x40)
 TRANSITIONAL_IDS = frozenset(TRANSITIONAL_PCI_DEVICE_IDS.values())
@@ -261,6 +262,7 @@ class PciDriverProbeMonitor(Monitor):
         "pci.driver.discovery.02",
         "pci.driver.discovery.03",
         "pci.driver.caps.01",
+        "pci.driver.caps.02",
         "pci.driver.caps.03",
         "pci.driver.caps.04",
         "pci.driver.caps.06",
@@ -296,6 +298,13 @@ class PciDriverProbeMonitor(Monitor):
                 f"cfg_type {cap}",
                 event,
             )
+
+    def on_pci_later_instance_used(self, event: Event) -> None:
+        self.violation(
+            "pci.driver.caps.02",
+            f"driver used cfg_type {event['cfg_type']} through a later capability",
+            event,
+        )
 
     def on_status_written(self, event: Event) -> None:
         probe = self._probe

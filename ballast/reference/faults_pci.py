@@ -163,3 +163,11 @@ PCI_FAULTS += [
         "looks for the legacy header in the function's last I/O region, not BAR0",
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "pci_cap_last_instance",
+        "driver",
+        "pci.driver.caps.02",
+        "uses the last capability of each structure type, not the first",
+    ),
+]

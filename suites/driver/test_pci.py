@@ -140,3 +140,8 @@ def test_waits_for_a_queue_reset(balloon):
 @pytest.mark.clause("pci.driver.legacy.01")
 def test_uses_the_legacy_header_in_bar0(balloon):
     s.start(balloon(device={"pci": PciOptions(extra_io_bar=True)}))
+
+
+@pytest.mark.clause("pci.driver.caps.02")
+def test_uses_the_first_instance_of_each_structure(balloon):
+    s.inflate_deflate(balloon(device={"pci": PciOptions(second_instances=True)}))

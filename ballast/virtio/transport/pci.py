@@ -192,7 +192,8 @@ class PciFunction:
             if cfg_type not in _KNOWN_CAP_TYPES and "pci_cap_reject_reserved_type" in faults:
                 raise TransportError(f"{self}: unknown cfg_type {cfg_type}")  # fault
             reserved_bar = bar >= NUM_BARS and "pci_cap_keep_reserved_bar" not in faults
-            if cfg_type not in _KNOWN_CAP_TYPES or reserved_bar or cfg_type in caps:
+            later = cfg_type in caps and "pci_cap_last_instance" not in faults
+            if cfg_type not in _KNOWN_CAP_TYPES or reserved_bar or later:
                 continue
             cap = VirtioCap(
                 cfg_type,
