@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ballast.monitors.base import Monitor, MonitorContext
 from ballast.monitors.events import Event
+from ballast.reference import balloon as b
 from ballast.virtio.features import Feature
 from ballast.virtio.layout import (
     ISR_CONFIG,
@@ -366,6 +367,42 @@ class PciDriverProbeMonitor(Monitor):
 ISR_BOTH = ISR_VRING | ISR_CONFIG
 
 
+DRIVER_WRITTEN_FIELDS = (range(b.ACTUAL, b.ACTUAL + 4), range(b.POISON_VAL, b.POISON_VAL + 4))
+
+
+class PciDriverLegacyConfigMonitor(Monitor):
+    """Where a legacy driver writes the device-specific configuration: a balloon driver
+    writes only actual and poison_val, so a write elsewhere missed its field - the driver
+    did not place the configuration right after the header (at 0x14 without MSI-X)."""
+
+    judges = "driver"
+    clauses = ("pci.driver.legacy.03",)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._legacy = False
+
+    def on_status_written(self, event: Event) -> None:
+        self._legacy = self.ctx.transport == "pci" and bool(event.data.get("legacy"))
+
+    def on_config_written(self, event: Event) -> None:
+        if not self._legacy:
+            return
+        offset, size = event["offset"], event["size"]
+        inside = any(
+            offset in field and offset + size - 1 in field for field in DRIVER_WRITTEN_FIELDS
+        )
+        if inside:
+            self.exercised("pci.driver.legacy.03")
+        else:
+            self.violation(
+                "pci.driver.legacy.03",
+                f"{size}-byte write at device configuration offset {offset:#x}, which holds "
+                "no field a balloon driver writes",
+                event,
+            )
+
+
 class PciDriverInterruptMonitor(Monitor):
     """One INTx interrupt for a configuration change and used buffers at once: after an
     ISR read showing both reasons the device must see the driver read its configuration
@@ -445,4 +482,5 @@ MONITORS: tuple[type[Monitor], ...] = (
     PciDriverProbeMonitor,
     PciDriverInterruptMonitor,
     PciDriverCfgWindowMonitor,
+    PciDriverLegacyConfigMonitor,
 )

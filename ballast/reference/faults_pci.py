@@ -171,3 +171,16 @@ PCI_FAULTS += [
         "uses the last capability of each structure type, not the first",
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "pci_legacy_msix_offset",
+        "driver",
+        "pci.driver.legacy.03",
+        "accesses the legacy device configuration at 0x18, as if MSI-X were enabled",
+        also=("balloon.driver.poison.02",),
+        why_also=(
+            "the poison_val write lands 4 bytes past poison_val: the misplaced configuration"
+            " is also a poison_val never written"
+        ),
+    ),
+]

@@ -145,3 +145,8 @@ def test_uses_the_legacy_header_in_bar0(balloon):
 @pytest.mark.clause("pci.driver.caps.02")
 def test_uses_the_first_instance_of_each_structure(balloon):
     s.inflate_deflate(balloon(device={"pci": PciOptions(second_instances=True)}))
+
+
+@pytest.mark.clause("pci.driver.legacy.03")
+def test_places_legacy_config_right_after_the_header(balloon):
+    s.start(balloon())

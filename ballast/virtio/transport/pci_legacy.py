@@ -39,7 +39,8 @@ class PciLegacyTransport(BaseTransport):
         if "pci_legacy_last_io_bar" in faults:  # fault: the last I/O region, not BAR0
             bar = max(i for i, info in function.bars.items() if info.io)
         header = function.window(bar)
-        config = function.window(bar, Legacy.CONFIG)
+        # fault pci_legacy_msix_offset: config placed as if MSI-X were on (0x18)
+        config = function.window(bar, Legacy.CONFIG + 4 * ("pci_legacy_msix_offset" in faults))
         super().__init__(function.bus, config, irq_line, config_aligned=False)
         self.function = function
         self._header = header
