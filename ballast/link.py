@@ -109,6 +109,7 @@ class Link:
             interpretations=config.interpretations,
             transport=spec.bus,
         )
+        self.ctx.driver_transitional = config.driver.transitional
         self._tracker = NegotiationTracker(self.ctx)
         self.monitors: list[Monitor] = [m(self.ctx) for m in ALL_MONITORS]
         self.events.subscribe(self._dispatch)
@@ -130,7 +131,8 @@ class Link:
                     spec.mode,  # type: ignore[arg-type]
                     options=config.device.pci,
                 )
-                return open_transport(self.machine, spec.driver_kind, faults=faults)
+                kind = spec.driver_kind if config.driver.transitional else "pci-modern"
+                return open_transport(self.machine, kind, faults=faults)
             self.machine.attach_mmio(
                 self.device,
                 MMIO_BASE,

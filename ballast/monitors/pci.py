@@ -271,6 +271,8 @@ class PciDriverProbeMonitor(Monitor):
         "pci.driver.legacy.01",
         "pci.driver.legacy.04",
         "pci.driver.legacy.05",
+        "pci.driver.legacy.06",
+        "pci.driver.legacy.07",
     )
 
     def __init__(self, ctx: MonitorContext) -> None:
@@ -317,7 +319,14 @@ class PciDriverProbeMonitor(Monitor):
             self._exercise(QUIRK_CLAUSES.get(quirk))
         if self._caps_read:
             self.exercised("pci.driver.caps.08")
-        if event.data.get("legacy"):
+        if event.data.get("legacy") and not self.ctx.driver_transitional:
+            self.violation(
+                "pci.driver.legacy.07",
+                "a non-transitional driver drove a device without virtio capabilities "
+                "through the legacy interface",
+                event,
+            )
+        elif event.data.get("legacy"):
             if self._looked:
                 self.exercised("pci.driver.legacy.04")
             else:
@@ -356,12 +365,24 @@ class PciDriverProbeMonitor(Monitor):
             clause = self._id_clause(probe)
             if clause is not None:
                 self.violation(clause, f"{what} probed but never claimed", probe)
-        elif not probe["modern"]:
+        elif probe["modern"]:
+            return
+        elif self.ctx.driver_transitional:
             self.violation(
                 "pci.driver.legacy.05",
                 f"{what} has no virtio capabilities and was not driven as a legacy device",
                 probe,
             )
+        else:
+            self.exercised("pci.driver.legacy.07")  # left alone: failed gracefully
+            if self._looked:
+                self.exercised("pci.driver.legacy.06")
+            else:
+                self.violation(
+                    "pci.driver.legacy.06",
+                    f"{what} given up without looking for the virtio capabilities",
+                    probe,
+                )
 
 
 ISR_BOTH = ISR_VRING | ISR_CONFIG

@@ -119,6 +119,7 @@ class DriverPolicy:
     overshoot: int = 0  # pages supplied beyond a non-zero num_pages (a MAY)
     actual_every_batch: bool = True  # False: actual once per inflate/deflate run (a MAY)
     pci_cfg_access: bool = False  # device config through the PCI cfg capability (modern PCI)
+    transitional: bool = True  # False: knows the modern interface only (PCI, pci.driver.legacy)
     faults: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:

@@ -184,3 +184,17 @@ PCI_FAULTS += [
         ),
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "pci_caps_unchecked",
+        "driver",
+        "pci.driver.legacy.06",
+        "as a non-transitional driver, gives up on a device without looking for capabilities",
+    ),
+    Fault(
+        "pci_nontransitional_falls_back",
+        "driver",
+        "pci.driver.legacy.07",
+        "as a non-transitional driver, drives a device without capabilities as legacy",
+    ),
+]

@@ -1,9 +1,12 @@
 """Driver under test: virtio over PCI (device matching, capabilities, register use)."""
 
+import contextlib
+
 import pytest
 
 from ballast.machine.pci import PciOptions
 from ballast.reference.balloon import Queue
+from ballast.virtio.transport import TransportError
 from suites import scenarios as s
 
 pytestmark = pytest.mark.requires(subject="driver")
@@ -150,3 +153,20 @@ def test_uses_the_first_instance_of_each_structure(balloon):
 @pytest.mark.clause("pci.driver.legacy.03")
 def test_places_legacy_config_right_after_the_header(balloon):
     s.start(balloon())
+
+
+def _non_transitional_on_legacy(balloon) -> None:
+    """A non-transitional driver meets a device without virtio capabilities."""
+    h = balloon(driver={"transitional": False})
+    with contextlib.suppress(TransportError):  # it may only fail, and gracefully
+        h.driver.init()
+
+
+@pytest.mark.clause("pci.driver.legacy.06")
+def test_non_transitional_looks_for_capabilities(balloon):
+    _non_transitional_on_legacy(balloon)
+
+
+@pytest.mark.clause("pci.driver.legacy.07")
+def test_non_transitional_fails_gracefully_without_capabilities(balloon):
+    _non_transitional_on_legacy(balloon)

@@ -53,9 +53,14 @@ def open_pci(
     function = functions[index]
     function.assign_bars(BarAllocator() if allocator is None else allocator)
     line = function.irq_line if irq_line is None else irq_line
-    if kind == "pci-modern":
+    if kind == "pci-legacy":
+        return PciLegacyTransport(function, line, faults)
+    try:
         return PciModernTransport(function, line, faults)
-    return PciLegacyTransport(function, line, faults)
+    except TransportError:
+        if "pci_nontransitional_falls_back" not in faults:
+            raise
+        return PciLegacyTransport(function, line, faults)  # fault: legacy after all
 
 
 def open_transport(bus: Bus, kind: str, **opts: Any) -> Transport:
