@@ -155,3 +155,19 @@ def read_isr_twice(h: Harness) -> None:
     h.events.emit("driver", Kind.ISR_READ, value=first, repeat=False)
     h.events.emit("driver", Kind.ISR_READ, value=t.read_isr(), repeat=True)
     target(h, 0)  # a fresh interrupt: the driver catches up with num_pages
+
+
+def read_config_in_pieces(h: Harness, offset: int, width: int) -> None:
+    """Read a 32-bit config field whole and in ``width``-byte pieces (legacy interfaces
+    allow any width), and record both."""
+    t = h.driver.transport
+    natural = t.config_read(offset, 4)
+    pieced = sum(t.config_read(offset + i, width) << (8 * i) for i in range(0, 4, width))
+    h.events.emit(
+        "driver",
+        Kind.CONFIG_PIECES_SEEN,
+        offset=offset,
+        width=width,
+        natural=natural,
+        pieced=pieced,
+    )

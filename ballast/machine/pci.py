@@ -641,6 +641,12 @@ class _LegacyHeader:
 
     def read(self, offset: int, width: int) -> int:
         self._model.use_interface(True)
+        if (
+            offset >= Legacy.CONFIG
+            and width < 4
+            and "legacy_config_whole_only" in self._model.faults
+        ):
+            return WIDTH_MASKS[width]  # fault: narrow config reads find nothing
         if offset >= Legacy.CONFIG:
             data = self._model.config_read(offset - Legacy.CONFIG, width)
             return int.from_bytes(data, "little")

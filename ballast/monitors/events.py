@@ -94,6 +94,11 @@ class Kind:
     GUEST_DATA_CORRUPTED = "guest_data_corrupted"  # pfn, expected, found, when
     HINT_RELEASED_EARLY = "hint_released_early"  # pfns: hinted pages reused before DONE
     ISR_READ = "isr_read"  # value, repeat (a second read right after the first)
+    # index, role, moved: the driver reset a queue and set it up again (its ring elsewhere)
+    QUEUE_RESTARTED = "queue_restarted"
+    # offset, width, natural, pieced: a 32-bit config field read whole and in width-byte
+    # pieces (put together in bus order) through the legacy interface
+    CONFIG_PIECES_SEEN = "config_pieces_seen"
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

@@ -498,7 +498,59 @@ class PciDriverCfgWindowMonitor(Monitor):
                 self.exercised(clause)
 
 
+class PciQueueRestartMonitor(Monitor):
+    """The device takes a queue back after the driver reset it and set it up again, at
+    the same place (common.08) or elsewhere (common.09): requests on it are used."""
+
+    judges = "device"
+    clauses = ("pci.driver.common.08", "pci.driver.common.09")
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._restarted: dict[int, str] = {}  # queue -> the clause its restart exercises
+
+    def on_queue_restarted(self, event: Event) -> None:
+        moved = event["moved"]
+        self._restarted[event["index"]] = f"pci.driver.common.{'09' if moved else '08'}"
+
+    def on_used_buffer(self, event: Event) -> None:
+        clause = self._restarted.pop(event["queue"], None)
+        if clause is not None:
+            self.exercised(clause)
+
+    def on_request_unanswered(self, event: Event) -> None:
+        clause = self._restarted.get(event["queue"])
+        if clause is not None:
+            self.violation(
+                clause,
+                f"queue {event['queue']} reset and set up again: its request went unanswered",
+                event,
+            )
+
+
+class PciLegacyWidthMonitor(Monitor):
+    """Config fields read through the legacy interface in narrower pieces must put
+    together what a natural read gives."""
+
+    judges = "device"
+    clauses = ("pci.driver.legacy.02",)
+
+    def on_config_pieces_seen(self, event: Event) -> None:
+        natural, pieced = event["natural"], event["pieced"]
+        if natural == pieced:
+            self.exercised("pci.driver.legacy.02")
+        else:
+            self.violation(
+                "pci.driver.legacy.02",
+                f"config offset {event['offset']:#x}: {event['width']}-byte reads give "
+                f"{pieced:#x}, a 32-bit read {natural:#x}",
+                event,
+            )
+
+
 MONITORS: tuple[type[Monitor], ...] = (
+    PciQueueRestartMonitor,
+    PciLegacyWidthMonitor,
     PciDriverRegisterMonitor,
     PciDriverProbeMonitor,
     PciDriverInterruptMonitor,

@@ -269,8 +269,8 @@ class BalloonDevice:
         if not config.enabled:
             return None
         cached = self._queues.get(index)
-        if cached and cached[0] == config.epoch:
-            return cached[1]
+        if cached and (cached[0] == config.epoch or self._fault("queue_reset_keeps_ring")):
+            return cached[1]  # fault: the ring of the queue's first life, after a reset too
         negotiated = self.model.negotiated
         queue = DeviceQueue(
             self.host_mem,

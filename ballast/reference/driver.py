@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Any, cast
 
+from ballast.errors import NotSupported
 from ballast.monitors.events import EventLog, Kind
 from ballast.reference import balloon as b
 from ballast.reference.allocator import PagePool, PageState
@@ -340,7 +341,7 @@ class BalloonDriver:
         needs it) and make it live; then the request buffers."""
         t = self.transport
         lay = self.policy.memory_layout
-        arena = Arena(lay.private_base, lay.private_size)
+        self._arena = arena = Arena(lay.private_base, lay.private_size)
         indirect = self._has(F.VIRTIO_F_INDIRECT_DESC) or self._fault("split_indirect_unnegotiated")
         indices = b.queue_indices(self.policy.numbering, self.offered, self.negotiated)
         for role, index in indices.items():
@@ -663,17 +664,23 @@ class BalloonDriver:
         """Guest applications free ``n`` pages (contents stay as they were)."""
         return sum(map(len, self.pool.take(PageState.IN_USE, n, PageState.FREE)))
 
-    def restart_queue(self, role: Queue) -> None:
-        """Reset one idle queue (VIRTIO_F_RING_RESET) and bring it back where it was, as
-        a driver recovering a queue does."""
+    def restart_queue(self, role: Queue, move: bool = False) -> None:
+        """Reset one idle queue (VIRTIO_F_RING_RESET) and bring it back, where it was or
+        (``move``) with its ring somewhere else, as a driver recovering a queue does."""
         if not self._has(F.VIRTIO_F_RING_RESET):
-            raise DriverError("VIRTIO_F_RING_RESET was not negotiated")
+            raise NotSupported("VIRTIO_F_RING_RESET was not negotiated")
         t, vq = self.transport, self._vqs[role]
         t.reset_queue(vq.index)
-        vq.queue.reset()
-        ring = vq.queue.layout
-        t.setup_queue(vq.index, vq.queue.size, ring.desc, ring.avail, ring.used)
+        queue = vq.queue
+        if move:
+            queue.layout = layout(
+                queue.size, self._arena.alloc(layout(queue.size, 0).end, PAGE_SIZE)
+            )
+        queue.reset()
+        ring = queue.layout
+        t.setup_queue(vq.index, queue.size, ring.desc, ring.avail, ring.used)
         t.enable_queue(vq.index)
+        self.events.emit("driver", Kind.QUEUE_RESTARTED, index=vq.index, role=str(role), moved=move)
 
     def memory_pressure(self, n: int) -> int:
         """The guest's OOM hook: with DEFLATE_ON_OOM, deflate up to ``n`` pages (the device

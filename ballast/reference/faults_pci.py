@@ -198,3 +198,31 @@ PCI_FAULTS += [
         "as a non-transitional driver, drives a device without capabilities as legacy",
     ),
 ]
+UNSERVED_INFLATEQ = (
+    "the inflate request on the queue the device no longer serves goes unanswered, which "
+    "is also a device that stopped acknowledging inflate requests"
+)
+PCI_FAULTS += [
+    Fault(
+        "queue_reset_sticks",
+        "device",
+        "pci.driver.common.08",
+        "ignores queue_enable for a queue once reset (intolerant of re-enabling it)",
+        also=("balloon.driver.operation.12",),
+        why_also=UNSERVED_INFLATEQ,
+    ),
+    Fault(
+        "queue_reset_keeps_ring",
+        "device",
+        "pci.driver.common.09",
+        "keeps a queue's ring from before its reset (intolerant of new addresses)",
+        also=("balloon.driver.operation.12",),
+        why_also=UNSERVED_INFLATEQ,
+    ),
+    Fault(
+        "legacy_config_whole_only",
+        "device",
+        "pci.driver.legacy.02",
+        "answers legacy config reads narrower than 32 bits with all-ones",
+    ),
+]

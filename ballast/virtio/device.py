@@ -153,6 +153,7 @@ class VirtioDeviceModel:
         self.driver_feature_select = 0
         self.queue_select = 0
         self.device_features = self._offered()
+        self._reset_sticks: set[int] = set()  # fault queue_reset_sticks
         backend.attach(self)
 
     # -- link ---------------------------------------------------------------------------
@@ -230,6 +231,7 @@ class VirtioDeviceModel:
         self._set_isr(0)
         for queue in self._queues:
             queue.clear()
+        self._reset_sticks.clear()
         self.device_features = self._offered()
         self.backend.reset()
         self.events.emit("device", Kind.DEVICE_RESET, cause=cause)
@@ -326,6 +328,8 @@ class VirtioDeviceModel:
             self.events.emit(
                 "device", Kind.QUEUE_ENABLED, index=self.queue_select, enabled=bool(value)
             )
+        elif value == 1 and queue.index in self._reset_sticks:
+            return  # fault queue_reset_sticks: a queue once reset stays off
         elif value == 1:
             self._enable(queue)
         else:
@@ -370,6 +374,8 @@ class VirtioDeviceModel:
         if value != 1 or queue is None:
             return
         queue.clear()
+        if "queue_reset_sticks" in self.faults:
+            self._reset_sticks.add(queue.index)
         self.events.emit("device", Kind.QUEUE_RESET, index=queue.index)
 
     def notify(self, index: int, value: int, width: int = 0) -> None:
