@@ -96,6 +96,8 @@ class Kind:
     ISR_READ = "isr_read"  # value, repeat (a second read right after the first)
     # index, role, moved: the driver reset a queue and set it up again (its ring elsewhere)
     QUEUE_RESTARTED = "queue_restarted"
+    # index: the driver wrote the queue's 64-bit addresses high half first
+    QUEUE_HALVES_HIGH_FIRST = "queue_halves_high_first"
     # offset, width, natural, pieced: a 32-bit config field read whole and in width-byte
     # pieces (put together in bus order) through the legacy interface
     CONFIG_PIECES_SEEN = "config_pieces_seen"

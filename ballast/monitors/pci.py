@@ -499,19 +499,23 @@ class PciDriverCfgWindowMonitor(Monitor):
 
 
 class PciQueueRestartMonitor(Monitor):
-    """The device takes a queue back after the driver reset it and set it up again, at
-    the same place (common.08) or elsewhere (common.09): requests on it are used."""
+    """The device serves a queue the driver set up in a way the spec permits: reset and
+    set up again at the same place (common.08) or elsewhere (common.09), or with its
+    addresses written high half first (layout.02): requests on it are used."""
 
     judges = "device"
-    clauses = ("pci.driver.common.08", "pci.driver.common.09")
+    clauses = ("pci.driver.common.08", "pci.driver.common.09", "pci.driver.layout.02")
 
     def reset_state(self) -> None:
         super().reset_state()
-        self._restarted: dict[int, str] = {}  # queue -> the clause its restart exercises
+        self._restarted: dict[int, str] = {}  # queue -> the clause its set-up exercises
 
     def on_queue_restarted(self, event: Event) -> None:
         moved = event["moved"]
         self._restarted[event["index"]] = f"pci.driver.common.{'09' if moved else '08'}"
+
+    def on_queue_halves_high_first(self, event: Event) -> None:
+        self._restarted[event["index"]] = "pci.driver.layout.02"
 
     def on_used_buffer(self, event: Event) -> None:
         clause = self._restarted.pop(event["queue"], None)
@@ -523,7 +527,7 @@ class PciQueueRestartMonitor(Monitor):
         if clause is not None:
             self.violation(
                 clause,
-                f"queue {event['queue']} reset and set up again: its request went unanswered",
+                f"queue {event['queue']} set up as permitted: its request went unanswered",
                 event,
             )
 

@@ -121,6 +121,7 @@ class DriverPolicy:
     actual_every_batch: bool = True  # False: actual once per inflate/deflate run (a MAY)
     pci_cfg_access: bool = False  # device config through the PCI cfg capability (modern PCI)
     transitional: bool = True  # False: knows the modern interface only (PCI, pci.driver.legacy)
+    address_high_first: bool = False  # modern PCI: queue addresses high half first (a MAY)
     faults: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -230,6 +231,8 @@ class BalloonDriver:
             self._read_status(after_reset=True)
         if self.policy.pci_cfg_access and isinstance(t, PciModernTransport):
             t.use_cfg_window()
+        if self.policy.address_high_first and isinstance(t, PciModernTransport):
+            t.high_half_first = True
         if not self._fault("skip_acknowledge"):
             self._set_status(Status.ACKNOWLEDGE)
         self._set_status(Status.DRIVER)
@@ -381,6 +384,8 @@ class BalloonDriver:
             else:
                 t.setup_queue(index, size, ring.desc, ring.avail, ring.used)
                 t.enable_queue(index)
+            if self.policy.address_high_first and isinstance(t, PciModernTransport):
+                self.events.emit("driver", Kind.QUEUE_HALVES_HIGH_FIRST, index=index)
             self._vqs[role] = _Vq(index, role, queue, self)
         pfn_bytes = self.policy.batch * b.PFN_SIZE
         self._buffers = {

@@ -226,3 +226,13 @@ PCI_FAULTS += [
         "answers legacy config reads narrower than 32 bits with all-ones",
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "queue_address_pairs_only",
+        "device",
+        "pci.driver.layout.02",
+        "takes a 64-bit queue address only as a low half followed by its high half",
+        also=("balloon.driver.operation.12",),
+        why_also=UNSERVED_INFLATEQ,
+    ),
+]

@@ -154,6 +154,7 @@ class VirtioDeviceModel:
         self.queue_select = 0
         self.device_features = self._offered()
         self._reset_sticks: set[int] = set()  # fault queue_reset_sticks
+        self._low_halves: dict[str, int] = {}  # fault queue_address_pairs_only
         backend.attach(self)
 
     # -- link ---------------------------------------------------------------------------
@@ -315,6 +316,14 @@ class VirtioDeviceModel:
         """The driver wrote one 32-bit half of a 64-bit queue address."""
         queue = self.selected_queue
         current = 0 if queue is None else getattr(queue, field)
+        if "queue_address_pairs_only" in self.faults:
+            # fault: a low half waits for the high half, which commits the pair
+            if not high:
+                self._low_halves[field] = value
+                return
+            value = (value & _WORD) << 32 | self._low_halves.pop(field, 0) & _WORD
+            self.write_queue(field, value)
+            return
         if high:
             self.write_queue(field, current & _WORD | (value & _WORD) << 32)
         else:

@@ -30,3 +30,8 @@ def test_legacy_config_reads_agree_at_any_width(balloon):
     for offset in (NUM_PAGES, ACTUAL):
         for width in (1, 2):
             s.read_config_in_pieces(h, offset, width)
+
+
+@pytest.mark.clause("pci.driver.layout.02")
+def test_takes_queue_address_halves_in_either_order(balloon):
+    s.target(s.start(balloon(driver={"address_high_first": True})), 64)

@@ -48,6 +48,8 @@ class PciModernTransport(BaseTransport):
         self._multiplier = notify.multiplier
         self._notify_offsets: dict[int, int] = {}
         self.faults = faults  # seeded bugs of the reference driver (pci.driver.*)
+        self.high_half_first = False
+        """Write each 64-bit queue address high half first (a permitted order)."""
 
     def use_cfg_window(self) -> None:
         """Reach the device-specific configuration through the PCI configuration access
@@ -96,9 +98,12 @@ class PciModernTransport(BaseTransport):
         if "pci_queue_size_not_pow2" in self.faults:
             self._common.write(Common.QUEUE_SIZE, 2, size - 1)  # fault: then corrected
         self._common.write(Common.QUEUE_SIZE, 2, size)
-        write_address(self._common, Common.QUEUE_DESC_LO, desc)
-        write_address(self._common, Common.QUEUE_DRIVER_LO, avail)
-        write_address(self._common, Common.QUEUE_DEVICE_LO, used)
+        for register, address in (
+            (Common.QUEUE_DESC_LO, desc),
+            (Common.QUEUE_DRIVER_LO, avail),
+            (Common.QUEUE_DEVICE_LO, used),
+        ):
+            write_address(self._common, register, address, self.high_half_first)
 
     def enable_queue(self, index: int) -> None:
         self._select(index)
