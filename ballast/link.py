@@ -48,7 +48,7 @@ TRANSPORTS = {
 }
 
 
-class _Unclaimed:
+class UnclaimedTransport:
     """The driver's transport when it claimed no device: every use raises why."""
 
     def __init__(self, error: TransportError) -> None:
@@ -141,7 +141,7 @@ class Link:
             )
             return open_transport(self.machine, "mmio", base=MMIO_BASE, count=1, irq_line=MMIO_IRQ)
         except TransportError as error:
-            return cast(Transport, _Unclaimed(error))
+            return cast(Transport, UnclaimedTransport(error))
 
     # -- backdoor -------------------------------------------------------------------------
 

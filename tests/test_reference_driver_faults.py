@@ -19,13 +19,20 @@ import pytest
 from ballast.monitors.events import Kind
 from ballast.reference import balloon as b
 from ballast.reference.device import DeviceOptions
-from ballast.reference.driver import DriverPolicy, DriverTimeout, FeaturesRefused, typical_stats
+from ballast.reference.driver import (
+    DriverError,
+    DriverPolicy,
+    DriverTimeout,
+    typical_stats,
+)
 from ballast.reference.faults import faults_of
 from ballast.reference.guestmem import poison_page
 from ballast.virtio.features import Feature
 from ballast.virtio.memory import PAGE_SIZE
 from ballast.virtio.splitq import QueueRule
 from ballast.virtio.status import Status
+from ballast.virtio.transport import TransportError
+from tests.pci_driver_fault_cases import pci_driver_cases
 from tests.test_reference_driver import (
     LAYOUT,
     OOM,
@@ -448,6 +455,9 @@ CASES: dict[str, Case] = {
 }
 
 
+CASES.update(pci_driver_cases(Case))
+
+
 def observe(name: str, faulty: bool) -> tuple[Observed, Exception | None]:
     case = CASES[name]
     faults = frozenset({name}) if faulty else frozenset()
@@ -459,7 +469,7 @@ def observe(name: str, faulty: bool) -> tuple[Observed, Exception | None]:
         rig.driver.init()
         rig.run()
         case.scenario(rig)
-    except FeaturesRefused as error:
+    except (DriverError, TransportError) as error:  # refused, or a device not claimed
         return observed, error
     return observed, None
 
