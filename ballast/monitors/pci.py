@@ -291,7 +291,9 @@ class PciDriverProbeMonitor(Monitor):
         offset, width, cap = event["offset"], event["width"], event["cap"]
         if not event["write"]:
             self._caps_read = self._caps_read or cap is not None
-            self._looked = self._looked or any(offset <= b < offset + width for b in CAP_LIST_BYTES)
+            self._looked = self._looked or any(
+                offset <= spot < offset + width for spot in CAP_LIST_BYTES
+            )
             return
         self._claimed = True
         if cap is not None and cap != CapType.PCI_CFG:
@@ -319,7 +321,7 @@ class PciDriverProbeMonitor(Monitor):
             self._exercise(QUIRK_CLAUSES.get(quirk))
         if self._caps_read:
             self.exercised("pci.driver.caps.08")
-        if event.data.get("legacy") and not self.ctx.driver_transitional:
+        if event.data.get("legacy") and not (self.ctx.driver_transitional or probe["modern"]):
             self.violation(
                 "pci.driver.legacy.07",
                 "a non-transitional driver drove a device without virtio capabilities "
@@ -368,11 +370,12 @@ class PciDriverProbeMonitor(Monitor):
         elif probe["modern"]:
             return
         elif self.ctx.driver_transitional:
-            self.violation(
-                "pci.driver.legacy.05",
-                f"{what} has no virtio capabilities and was not driven as a legacy device",
-                probe,
-            )
+            if self._looked:  # (not looking: the driver was never started)
+                self.violation(
+                    "pci.driver.legacy.05",
+                    f"{what} has no virtio capabilities and was not driven as a legacy device",
+                    probe,
+                )
         else:
             self.exercised("pci.driver.legacy.07")  # left alone: failed gracefully
             if self._looked:
