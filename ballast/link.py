@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ballast.machine.machine import InProcessMachine
 from ballast.monitors import ALL_MONITORS
@@ -19,7 +19,7 @@ from ballast.monitors.verdicts import Finding
 from ballast.reference.device import BalloonDevice, DeviceOptions
 from ballast.reference.driver import BalloonDriver, DriverPolicy
 from ballast.spec.catalogue import Catalogue, load_catalogue
-from ballast.virtio.transport import open_transport
+from ballast.virtio.transport import Transport, TransportError, open_transport
 from ballast.virtio.transport.mmio import MMIO_STRIDE
 
 MMIO_BASE = 0xFEB00000
@@ -47,6 +47,16 @@ TRANSPORTS = {
         TransportSpec("mmio-v1", "mmio", 1, "mmio", True),
     )
 }
+
+
+class UnclaimedTransport:
+    """The driver's transport when it claimed no device: every use raises why."""
+
+    def __init__(self, error: TransportError) -> None:
+        self._error = error
+
+    def __getattr__(self, name: str) -> Any:
+        raise self._error
 
 
 class LinkLike(Protocol):
@@ -91,7 +101,6 @@ class Link:
         endian = "big" if config.big_endian else "little"
         self.machine = InProcessMachine(config.memory_size, endian, self.events)
         self.device = BalloonDevice(self.machine.memory, self.events, config.device)
-        # monitors first: probing the transport is already something they judge
         self.ctx = MonitorContext(
             catalogue or load_catalogue(),
             self.events,
@@ -101,13 +110,30 @@ class Link:
             interpretations=config.interpretations,
             transport=spec.bus,
         )
+        self.ctx.driver_transitional = config.driver.transitional
         self._tracker = NegotiationTracker(self.ctx)
         self.monitors: list[Monitor] = [m(self.ctx) for m in ALL_MONITORS]
         self.events.subscribe(self._dispatch)
-        if spec.bus == "pci":
-            self.machine.attach_pci(self.device, spec.mode)  # type: ignore[arg-type]
-            self.transport = open_transport(self.machine, spec.driver_kind)
-        else:
+        self.transport = self._open(spec, config)  # watched: the probe is judged too
+        self.driver = BalloonDriver(
+            self.machine, self.transport, self.events, config.driver, big_endian=config.big_endian
+        )
+        self.artifacts: dict[str, str] = {}
+
+    def _open(self, spec: TransportSpec, config: LinkConfig) -> Transport:
+        """Plug the device in and let the driver's transport find it.  A driver that
+        claims no device gets a transport that raises why on first use, so the test
+        still ends with what the monitors saw of the probe."""
+        faults = config.driver.faults
+        try:
+            if spec.bus == "pci":
+                self.machine.attach_pci(
+                    self.device,
+                    spec.mode,  # type: ignore[arg-type]
+                    options=config.device.pci,
+                )
+                kind = spec.driver_kind if config.driver.transitional else "pci-modern"
+                return open_transport(self.machine, kind, faults=faults)
             options = config.device
             slots = 1
             if options.mmio_decoy:  # the decoy takes the first slot, the balloon the next
@@ -120,18 +146,16 @@ class Link:
                 MMIO_IRQ,
                 options.mmio_interrupt_noise,
             )
-            self.transport = open_transport(
+            return open_transport(
                 self.machine,
                 "mmio",
                 base=MMIO_BASE,
                 count=slots,
                 irq_line=MMIO_IRQ,
-                faults=config.driver.faults,
+                faults=faults,
             )
-        self.driver = BalloonDriver(
-            self.machine, self.transport, self.events, config.driver, big_endian=config.big_endian
-        )
-        self.artifacts: dict[str, str] = {}
+        except TransportError as error:
+            return cast(Transport, UnclaimedTransport(error))
 
     # -- backdoor -------------------------------------------------------------------------
 

@@ -274,3 +274,19 @@ def inflate_under_suppression(h: Harness, flags: int, ahead: int, steps: int = 4
     h.events.emit("driver", Kind.SUPPRESSION_HELD, queue=index, flags=flags, used_event=used_event)
     for pages in range(2, steps + 2):
         target(h, pages)
+
+
+def read_config_in_pieces(h: Harness, offset: int, width: int) -> None:
+    """Read a 32-bit config field whole and in ``width``-byte pieces (legacy interfaces
+    allow any width), and record both."""
+    t = h.driver.transport
+    natural = t.config_read(offset, 4)
+    pieced = sum(t.config_read(offset + i, width) << (8 * i) for i in range(0, 4, width))
+    h.events.emit(
+        "driver",
+        Kind.CONFIG_PIECES_SEEN,
+        offset=offset,
+        width=width,
+        natural=natural,
+        pieced=pieced,
+    )

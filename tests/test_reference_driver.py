@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from ballast.link import UnclaimedTransport
 from ballast.machine import InProcessMachine
 from ballast.monitors.events import EventLog, Kind
 from ballast.reference import balloon as b
@@ -28,7 +29,7 @@ from ballast.reference.guestmem import MemoryLayout, page_pattern, poison_page
 from ballast.virtio.features import Feature, mask
 from ballast.virtio.memory import PAGE_SIZE
 from ballast.virtio.status import Status
-from ballast.virtio.transport import BarAllocator, open_transport
+from ballast.virtio.transport import BarAllocator, Transport, TransportError, open_transport
 
 RAM = 16 << 20
 LAYOUT = MemoryLayout.for_ram(RAM)
@@ -92,6 +93,7 @@ def make_rig(
     machine = InProcessMachine(RAM, "big" if big_endian else "little", events)
     options = options or DeviceOptions()
     device = BalloonDevice(machine.memory, events, options)
+    transport: Transport
     if link.startswith("mmio"):
         if options.mmio_decoy:  # in the slot before the balloon's
             machine.attach_mmio_decoy(options.mmio_decoy, MMIO_BASE - 0x200)  # type: ignore[arg-type]
@@ -102,9 +104,14 @@ def make_rig(
         transport = open_transport(machine, "mmio", irq_line=MMIO_IRQ, faults=faults)
     else:
         mode = link.removeprefix("pci-")
-        machine.attach_pci(device, mode)  # type: ignore[arg-type]
-        kind = "pci-legacy" if mode == "legacy" else "pci-modern"
-        transport = open_transport(machine, kind, allocator=BarAllocator())
+        machine.attach_pci(device, mode, options=device.options.pci)  # type: ignore[arg-type]
+        legacy = mode == "legacy" and policy.get("transitional", True)
+        kind = "pci-legacy" if legacy else "pci-modern"
+        faults = policy.get("faults", frozenset())
+        try:
+            transport = open_transport(machine, kind, allocator=BarAllocator(), faults=faults)
+        except TransportError as error:  # a driver that claims no device (seeded bugs)
+            transport = cast(Transport, UnclaimedTransport(error))
     settings = DriverPolicy(memory_layout=LAYOUT, timeout=0.05)
     driver = BalloonDriver(
         machine, transport, events, dataclasses.replace(settings, **policy), big_endian=big_endian

@@ -33,6 +33,7 @@ from ballast.virtio.memory import PAGE_SIZE
 from ballast.virtio.splitq import QueueRule
 from ballast.virtio.status import Status
 from ballast.virtio.transport import TransportError
+from tests.pci_driver_fault_cases import pci_driver_cases
 from tests.test_reference_driver import (
     LAYOUT,
     MMIO_BASE,
@@ -399,8 +400,10 @@ CASES: dict[str, Case] = {
     "report_single_pages": Case(
         report, lambda o: {n for _, n in o.rig.device.reported_ranges} == {PAGE_SIZE}
     ),
-    "trust_balloon_page_content": Case(
-        balloon, corrupted, options=DeviceOptions(modify_inflated_pages=True)
+    "trust_balloon_page_content": Case(  # its permission holds without MUST_TELL_HOST
+        balloon,
+        corrupted,
+        options=dataclasses.replace(features_without(TELL), modify_inflated_pages=True),
     ),
     "trust_balloon_page_content_tell_host": Case(
         balloon, corrupted, options=DeviceOptions(modify_inflated_pages=True)
@@ -671,6 +674,7 @@ MMIO_CASES: dict[str, Case] = {
     ),
 }
 CASES.update(MMIO_CASES)
+CASES.update(pci_driver_cases(Case))
 
 
 def observe(name: str, faulty: bool) -> tuple[Observed, Exception | None]:
@@ -684,7 +688,7 @@ def observe(name: str, faulty: bool) -> tuple[Observed, Exception | None]:
         rig.driver.init()
         rig.run()
         case.scenario(rig)
-    except DriverError as error:  # FEATURES_OK refused, or a device it should have ignored
+    except (DriverError, TransportError) as error:  # refused, ignored, or not claimed
         return observed, error
     return observed, None
 

@@ -23,7 +23,14 @@ from ballast.machine.mmio import (
     MmioVersion,
     VirtioMmioDevice,
 )
-from ballast.machine.pci import PCI_MODES, PciHostBridge, PciMode, VirtioPciDevice, q35_host_bridge
+from ballast.machine.pci import (
+    PCI_MODES,
+    PciHostBridge,
+    PciMode,
+    PciOptions,
+    VirtioPciDevice,
+    q35_host_bridge,
+)
 from ballast.machine.regs import WIDTH_MASKS, AddressMap
 from ballast.monitors.events import EventLog
 from ballast.virtio.bus import BusError
@@ -106,13 +113,15 @@ class InProcessMachine:
         mode: PciMode = "modern",
         slot: int = 3,
         irq: int | None = None,
+        options: PciOptions | None = None,
     ) -> VirtioPciDevice:
         """Plug a virtio-pci function into bus 0 ``slot`` (function 0); its INTA# goes to
-        ``irq`` (default 16 + slot % 8), which is also what Interrupt Line reads."""
+        ``irq`` (default 16 + slot % 8), which is also what Interrupt Line reads;
+        ``options`` vary what the function presents."""
         legacy_capable, modern_capable = PCI_MODES[mode]
         model = self._model(backend, legacy_capable, modern_capable)
         line = 16 + slot % 8 if irq is None else irq
-        device = VirtioPciDevice(model, self.irq(line).source(), line)
+        device = VirtioPciDevice(model, self.irq(line).source(), line, options)
         self._pci.attach(slot, 0, device)
         return device
 

@@ -9,7 +9,7 @@ steps, notify_off_multiplier 4) but is only reachable through the capability lis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from ballast.machine.regs import (
@@ -22,6 +22,7 @@ from ballast.machine.regs import (
     constant,
     queue_address,
 )
+from ballast.monitors.events import Kind
 from ballast.virtio.device import InterruptLine, VirtioDeviceModel
 from ballast.virtio.layout import (
     BAR_IO,
@@ -54,11 +55,36 @@ _LIMITS = {"io": 1 << 16, "mem32": 1 << 32, "mem64": 1 << 64}
 
 MODERN_BAR = 4
 LEGACY_BAR = 0
+EXTRA_IO_BAR = 2
 MODERN_BAR_SIZE = 0x4000
 _REGION = 0x1000  # each modern structure gets one 4 KiB region of BAR4 (as in QEMU)
 _COMMON, _ISR, _DEVICE, _NOTIFY = 0, 1, 2, 3  # region numbers
 NOTIFY_MULTIPLIER = 4
 QEMU_SUBSYSTEM_ID = 0x1100  # QEMU's modern subsystem ID; the spec asks for >= 0x40
+RESERVED_CFG_TYPE = 0x2A  # no structure type has this value
+RESERVED_BAR = 0x6  # the first BAR value that names no BAR
+
+
+@dataclass(frozen=True)
+class PciOptions:
+    """What the function presents where the spec lets it vary and the driver must cope
+    (pci.driver.discovery/caps); the defaults are QEMU's layout."""
+
+    revision: int | None = None  # None: 0 when transitional, else 1
+    reserved_cap: bool = False  # a vendor capability of a reserved cfg_type leads the list
+    reserved_bar_cap: bool = False  # a common cfg capability naming a reserved BAR leads it
+    cap_len_extra: int = 0  # bytes each virtio capability carries beyond its structure
+    large_lengths: bool = False  # each structure's length runs to the end of BAR4
+    extra_io_bar: bool = False  # a second I/O region (BAR2, no registers) after the legacy one
+    second_instances: bool = False  # later caps: each structure again, in BAR4's upper half
+
+    @property
+    def quirks(self) -> tuple[str, ...]:
+        """Names of the options that differ from the defaults."""
+        default = PciOptions()
+        return tuple(
+            f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)
+        )
 
 
 @dataclass(eq=False, slots=True)
@@ -259,7 +285,14 @@ class VirtioPciDevice(PciDevice):
     header) or both (transitional), as the model's capabilities say.  No MSI-X: the
     device interrupts through INTx and ISR status."""
 
-    def __init__(self, model: VirtioDeviceModel, line: InterruptLine, irq: int) -> None:
+    def __init__(
+        self,
+        model: VirtioDeviceModel,
+        line: InterruptLine,
+        irq: int,
+        options: PciOptions | None = None,
+    ) -> None:
+        self.options = options = options or PciOptions()
         device_type = model.device_id
         if model.legacy_capable and device_type not in TRANSITIONAL_PCI_DEVICE_IDS:
             raise ValueError(f"device type {device_type} has no transitional PCI ID")
@@ -270,7 +303,7 @@ class VirtioPciDevice(PciDevice):
             if legacy
             else MODERN_PCI_DEVICE_BASE + device_type,
             class_code=0xFF0000,
-            revision=0 if legacy else 1,
+            revision=(0 if legacy else 1) if options.revision is None else options.revision,
             subsystem_vendor_id=VIRTIO_PCI_VENDOR,
             subsystem_id=device_type if legacy else QEMU_SUBSYSTEM_ID,
         )
@@ -279,30 +312,101 @@ class VirtioPciDevice(PciDevice):
         self._line = line
         self._level = False
         self._cfg_data: int | None = None
+        self._caps: list[tuple[int, int, int]] = []  # (offset, end, cfg_type) per virtio cap
+        self._structures: list[tuple[int, int, int]] = []  # (bar, offset, length) they name
         self._put(PciCfg.INTERRUPT_LINE, 1, irq)  # as firmware would have routed it
         self._put(PciCfg.INTERRUPT_PIN, 1, 1)  # INTA#
         if legacy:
             size = 1 << (Legacy.CONFIG + model.backend.config_size() - 1).bit_length()
             self.set_bar(LEGACY_BAR, Bar("io", size, _LegacyHeader(model)))
+            if options.extra_io_bar:
+                self.set_bar(
+                    EXTRA_IO_BAR, Bar("io", 0x20, RegisterBank("pci-extra-io", {}, model.events))
+                )
         if model.modern_capable:
+            copies = 2 if options.second_instances else 1
+            block = _ModernBar(model, copies)
             self.set_bar(
-                MODERN_BAR, Bar("mem64", MODERN_BAR_SIZE, _ModernBar(model), prefetchable=True)
+                MODERN_BAR, Bar("mem64", MODERN_BAR_SIZE * copies, block, prefetchable=True)
             )
             self._add_virtio_caps()
         model.connect_irq(self)
 
     def _add_virtio_caps(self) -> None:
-        """Capabilities in QEMU's order; each structure's cap covers its whole region."""
-        regions = ((CapType.COMMON, _COMMON), (CapType.ISR, _ISR), (CapType.DEVICE, _DEVICE))
-        for cfg_type, region in regions:
-            self.add_capability(_virtio_cap(cfg_type, MODERN_BAR, region * _REGION, _REGION))
-        self.add_capability(
-            _virtio_cap(CapType.NOTIFY, MODERN_BAR, _NOTIFY * _REGION, _REGION, NOTIFY_MULTIPLIER)
-        )
+        """Capabilities in QEMU's order; each structure's cap covers its whole region
+        (or, with ``large_lengths``, the rest of the BAR); the options may put a cap the
+        driver must ignore first."""
+        options = self.options
+        if options.reserved_cap:
+            self._add_virtio_cap(RESERVED_CFG_TYPE, MODERN_BAR, 0, _REGION)
+        if options.reserved_bar_cap:
+            self._add_virtio_cap(CapType.COMMON, RESERVED_BAR, 0, _REGION)
+        for copy in range(2 if options.second_instances else 1):
+            self._add_structure_caps(copy * MODERN_BAR_SIZE)
         # bar, offset, length and pci_cfg_data are the driver's to write
         writable = bytes(4) + b"\xff" + bytes(3) + b"\xff" * 12
-        offset = self.add_capability(_virtio_cap(CapType.PCI_CFG, 0, 0, 0, 0), writable)
+        offset = self._add_virtio_cap(CapType.PCI_CFG, 0, 0, 0, 0, writable)
         self._cfg_data = offset + Cap.PCI_CFG_DATA
+
+    def _add_structure_caps(self, base: int) -> None:
+        regions = ((CapType.COMMON, _COMMON), (CapType.ISR, _ISR), (CapType.DEVICE, _DEVICE))
+        for cfg_type, region in regions:
+            at = base + region * _REGION
+            self._add_virtio_cap(cfg_type, MODERN_BAR, at, self._length(region))
+        self._add_virtio_cap(
+            CapType.NOTIFY,
+            MODERN_BAR,
+            base + _NOTIFY * _REGION,
+            self._length(_NOTIFY),
+            NOTIFY_MULTIPLIER,
+        )
+
+    def _length(self, region: int) -> int:
+        return MODERN_BAR_SIZE - region * _REGION if self.options.large_lengths else _REGION
+
+    def _add_virtio_cap(
+        self,
+        cfg_type: int,
+        bar: int,
+        offset: int,
+        length: int,
+        extra: int | None = None,
+        writable: bytes = b"",
+    ) -> int:
+        body = _virtio_cap(cfg_type, bar, offset, length, extra, self.options.cap_len_extra)
+        at = self.add_capability(body, writable)
+        self._caps.append((at, at + len(body), cfg_type))
+        if cfg_type != CapType.PCI_CFG:
+            self._structures.append((bar, offset, length))
+        return at
+
+    def _cap_at(self, offset: int) -> int | None:
+        """cfg_type of the virtio capability holding config byte ``offset``, if any."""
+        return next((t for start, end, t in self._caps if start <= offset < end), None)
+
+    def _observed(self, offset: int, width: int, value: int, write: bool) -> None:
+        """Record a driver access to configuration space (and, for a read of the IDs,
+        what the function presents)."""
+        events = self.model.events
+        if offset < 4 and not write:
+            events.emit(
+                "device",
+                Kind.PCI_ID_READ,
+                vendor=self._get(PciCfg.VENDOR_ID, 2),
+                device=self._get(PciCfg.DEVICE_ID, 2),
+                revision=self._get(PciCfg.REVISION, 1),
+                modern=bool(self._caps),
+                quirks=self.options.quirks,
+            )
+        events.emit(
+            "device",
+            Kind.PCI_CONFIG_ACCESS,
+            offset=offset,
+            width=width,
+            value=value,
+            write=write,
+            cap=self._cap_at(offset),
+        )
 
     # -- INTx ------------------------------------------------------------------------
 
@@ -321,9 +425,12 @@ class VirtioPciDevice(PciDevice):
     def config_read(self, offset: int, width: int) -> int:
         if self._touches_cfg_data(offset, width):
             self._cfg_window(write=False)
-        return super().config_read(offset, width)
+        value = super().config_read(offset, width)
+        self._observed(offset, width, value, write=False)
+        return value
 
     def config_write(self, offset: int, width: int, value: int) -> None:
+        self._observed(offset, width, value, write=True)
         super().config_write(offset, width, value)
         if self._touches_cfg_data(offset, width):
             self._cfg_window(write=True)
@@ -341,6 +448,19 @@ class VirtioPciDevice(PciDevice):
         index = self.config[cap + Cap.BAR]
         offset = self._get(cap + Cap.OFFSET, 4)
         length = self._get(cap + Cap.LENGTH, 4)
+        covered = any(
+            index == b and start <= offset and offset + length <= start + size
+            for b, start, size in self._structures
+        )
+        self.model.events.emit(
+            "device",
+            Kind.PCI_CFG_WINDOW,
+            bar=index,
+            offset=offset,
+            length=length,
+            write=write,
+            covered=length > 0 and covered,
+        )
         bar = self.bars[index] if index < NUM_BARS else None
         if bar is None or length not in (1, 2, 4) or offset + length > bar.size:
             return
@@ -351,18 +471,27 @@ class VirtioPciDevice(PciDevice):
 
 
 def _virtio_cap(
-    cfg_type: CapType, bar: int, offset: int, length: int, extra: int | None = None
+    cfg_type: int, bar: int, offset: int, length: int, extra: int | None = None, pad: int = 0
 ) -> bytes:
-    """struct virtio_pci_cap (+ one le32 of extra data: notify multiplier or cfg data)."""
-    cap_len = 16 if extra is None else 20
+    """struct virtio_pci_cap (+ one le32 of extra data: notify multiplier or cfg data),
+    then ``pad`` zero bytes that cap_len counts."""
+    cap_len = (16 if extra is None else 20) + pad
     body = bytes((PCI_CAP_ID_VNDR, 0, cap_len, cfg_type, bar, 0, 0, 0))
     body += offset.to_bytes(4, "little") + length.to_bytes(4, "little")
-    return body if extra is None else body + extra.to_bytes(4, "little")
+    body = body if extra is None else body + extra.to_bytes(4, "little")
+    return body + bytes(pad)
 
 
 def _ignore(value: int) -> None:
     """Writes to the MSI-X vector fields: with no MSI-X the mapping always fails, so
     they keep reading NO_VECTOR."""
+
+
+def _read_queue_reset(m: VirtioDeviceModel) -> int:
+    """queue_reset reads 0: a queue reset completes at once (recorded: the driver must
+    see it before it takes the queue as reset)."""
+    m.events.emit("device", Kind.QUEUE_RESET_READ, index=m.queue_select, value=0)
+    return 0
 
 
 def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
@@ -388,7 +517,7 @@ def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
         ),
         Common.NUM_QUEUES: Register("num_queues", 2, read=lambda: m.num_queues),
         Common.DEVICE_STATUS: Register(
-            "device_status", 1, read=lambda: m.status, write=m.write_status
+            "device_status", 1, read=m.read_status, write=m.write_status
         ),
         Common.CONFIG_GENERATION: Register("config_generation", 1, read=m.read_generation),
         Common.QUEUE_SELECT: attribute("queue_select", 2, m, "queue_select"),
@@ -409,7 +538,9 @@ def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
         Common.QUEUE_NOTIF_CONFIG_DATA: Register(
             "queue_notif_config_data", 2, read=lambda: queue_field("index")
         ),
-        Common.QUEUE_RESET: Register("queue_reset", 2, read=lambda: 0, write=m.write_queue_reset),
+        Common.QUEUE_RESET: Register(
+            "queue_reset", 2, read=lambda: _read_queue_reset(m), write=m.write_queue_reset
+        ),
         Common.ADMIN_QUEUE_INDEX: constant("admin_queue_index", 2, 0),
         Common.ADMIN_QUEUE_NUM: constant("admin_queue_num", 2, 0),
     }
@@ -424,14 +555,28 @@ def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
 
 
 class _ModernBar:
-    """BAR4 of a modern device: four 4 KiB regions, decoded by region number."""
+    """BAR4 of a modern device: four 4 KiB regions, decoded by region number (``copies``
+    2: the same four again above them, which later capabilities name)."""
 
-    def __init__(self, model: VirtioDeviceModel) -> None:
+    def __init__(self, model: VirtioDeviceModel, copies: int = 1) -> None:
         self._model = model
         self._common = RegisterBank("pci-common", _common_registers(model), model.events)
+        self._copies = copies
+
+    def _first(self, offset: int) -> int:
+        """The offset in the first copy (recording a use of a later one)."""
+        if offset < MODERN_BAR_SIZE:
+            return offset
+        offset %= MODERN_BAR_SIZE
+        region = (CapType.COMMON, CapType.ISR, CapType.DEVICE, CapType.NOTIFY)[offset >> 12]
+        self._model.events.emit(
+            "device", Kind.PCI_LATER_INSTANCE_USED, cfg_type=region, offset=offset
+        )
+        return offset
 
     def read(self, offset: int, width: int) -> int:
         model = self._model
+        offset = self._first(offset)
         region = offset >> 12
         if region == _ISR:
             return model.read_isr()  # any read of the ISR region clears it, as in QEMU
@@ -445,9 +590,10 @@ class _ModernBar:
 
     def write(self, offset: int, width: int, value: int) -> None:
         model = self._model
+        offset = self._first(offset)
         region = offset >> 12
         if region == _NOTIFY:
-            model.notify((offset - _NOTIFY * _REGION) // NOTIFY_MULTIPLIER, value)
+            model.notify((offset - _NOTIFY * _REGION) // NOTIFY_MULTIPLIER, value, width)
         elif region == _COMMON:
             model.use_interface(False)
             self._common.write(offset, width, value)
@@ -495,6 +641,12 @@ class _LegacyHeader:
 
     def read(self, offset: int, width: int) -> int:
         self._model.use_interface(True)
+        if (
+            offset >= Legacy.CONFIG
+            and width < 4
+            and "legacy_config_whole_only" in self._model.faults
+        ):
+            return WIDTH_MASKS[width]  # fault: narrow config reads find nothing
         if offset >= Legacy.CONFIG:
             data = self._model.config_read(offset - Legacy.CONFIG, width)
             return int.from_bytes(data, "little")

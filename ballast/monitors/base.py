@@ -49,6 +49,10 @@ class MonitorContext:
         self._watch_counts: dict[int, int] = {}
         self.negotiated: dict[str, int | None] = {"device": None, "driver": None}
         self.legacy: dict[str, bool] = {"device": False, "driver": False}
+        self.driver_transitional = True
+        """What the driver under test declares itself: transitional (it has a legacy
+        interface) or not; the spec's rules for a device without virtio capabilities
+        differ between the two."""
 
     @property
     def can_watch(self) -> bool:

@@ -41,12 +41,28 @@ class Kind:
     QUEUE_CONFIGURED = "queue_configured"  # index, size, desc, avail, used
     QUEUE_ENABLED = "queue_enabled"  # index, enabled
     QUEUE_RESET = "queue_reset"  # index
-    QUEUE_NOTIFIED = "queue_notified"  # index, value (the notification value written)
+    QUEUE_RESET_READ = "queue_reset_read"  # index, value: the driver read queue_reset (PCI)
+    # index, value (the notification value written), width (bytes written; 0 where the
+    # transport does not say)
+    QUEUE_NOTIFIED = "queue_notified"
     QUEUE_FIELD_WRITTEN = "queue_field_written"  # index, field, value, enabled
     REGISTER_MISUSE = "register_misuse"  # block, register, offset, width, problem
     CONFIG_READ = "config_read"  # offset, size, value
     GENERATION_READ = "generation_read"  # value
     CONFIG_WRITTEN = "config_written"  # offset, size, value, status
+    STATUS_READ = "status_read"  # value: the driver read device status (PCI)
+    ISR_CLEARED = "isr_cleared"  # value: the driver read (and so cleared) ISR status (PCI)
+    # offset, width, value, write, cap: an access to the function's PCI configuration space
+    # (cap: cfg_type of the virtio capability it falls in, or None)
+    PCI_CONFIG_ACCESS = "pci_config_access"
+    # vendor, device, revision, modern (has virtio capabilities), quirks (the permitted
+    # oddities the function presents, PciOptions names): the driver read the function's IDs
+    PCI_ID_READ = "pci_id_read"
+    # bar, offset, length, write, covered (the window lies inside a structure another
+    # virtio capability names): the driver accessed pci_cfg_data of the PCI cfg capability
+    PCI_CFG_WINDOW = "pci_cfg_window"
+    # cfg_type, offset: the driver used a structure through a later capability of its type
+    PCI_LATER_INSTANCE_USED = "pci_later_instance_used"
     # queue, role, head, out: [(addr, len)], in_: [(addr, len)], indirect (from a table)
     # avail_flags, used_event: the avail ring's suppression fields as the device read them
     AVAIL_BUFFER = "avail_buffer"
@@ -114,6 +130,13 @@ class Kind:
     # either side: a notification the observer sent with nothing new in it (queue: None
     # for a used buffer notification on a transport that does not name the queue)
     NOTIFY_SENT = "notify_sent"  # queue, spurious
+    # index, role, moved: the driver reset a queue and set it up again (its ring elsewhere)
+    QUEUE_RESTARTED = "queue_restarted"
+    # index: the driver wrote the queue's 64-bit addresses high half first
+    QUEUE_HALVES_HIGH_FIRST = "queue_halves_high_first"
+    # offset, width, natural, pieced: a 32-bit config field read whole and in width-byte
+    # pieces (put together in bus order) through the legacy interface
+    CONFIG_PIECES_SEEN = "config_pieces_seen"
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

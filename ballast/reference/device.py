@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from ballast.machine.pci import PciOptions
 from ballast.monitors.events import EventLog, Kind
 from ballast.reference import balloon as b
 from ballast.reference.balloon import Numbering, Queue
@@ -61,6 +62,7 @@ class DeviceOptions:
     poll_rings: bool = False  # also serve rings when the machine polls, unnotified
     # used flags, and avail_event (None: it follows the ring) held on every queue
     hold_avail_suppression: tuple[int, int | None] | None = None
+    pci: PciOptions = field(default_factory=PciOptions)  # what a PCI function presents
     faults: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -313,8 +315,8 @@ class BalloonDevice:
         if not config.enabled:
             return None
         cached = self._queues.get(index)
-        if cached and cached[0] == config.epoch:
-            return cached[1]
+        if cached and (cached[0] == config.epoch or self._fault("queue_reset_keeps_ring")):
+            return cached[1]  # fault: the ring of the queue's first life, after a reset too
         negotiated = self.model.negotiated
         event_idx = has(negotiated, Feature.VIRTIO_F_EVENT_IDX)
         queue = DeviceQueue(

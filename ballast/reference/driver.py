@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Any, cast
 
-from ballast.errors import NotObservable
+from ballast.errors import NotObservable, NotSupported
 from ballast.monitors.events import EventLog, Kind
 from ballast.reference import balloon as b
 from ballast.reference.allocator import PagePool, PageState
@@ -50,6 +50,7 @@ from ballast.virtio.splitq import (
 from ballast.virtio.status import Status
 from ballast.virtio.transport.base import Transport
 from ballast.virtio.transport.mmio import MmioTransport
+from ballast.virtio.transport.pci_modern import PciModernTransport
 
 F = Feature
 BALLOON_FEATURES = mask(
@@ -126,6 +127,9 @@ class DriverPolicy:
     overshoot: int = 0  # pages supplied beyond a non-zero num_pages (a MAY)
     actual_every_batch: bool = True  # False: actual once per inflate/deflate run (a MAY)
     indirect_after: int = 0  # reporting: direct descriptors chained before the indirect one
+    pci_cfg_access: bool = False  # device config through the PCI cfg capability (modern PCI)
+    transitional: bool = True  # False: knows the modern interface only (PCI, pci.driver.legacy)
+    address_high_first: bool = False  # modern PCI: queue addresses high half first (a MAY)
     faults: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -235,10 +239,18 @@ class BalloonDriver:
         """Core "Device Initialization" then the balloon's own steps, ending with the
         device live, the stats buffer exposed and num_pages read."""
         t = self.transport
-        t.reset()
-        self._reset_state()
-        self.events.emit("driver", Kind.DRIVER_RESET)
-        self._read_status(after_reset=True)
+        if isinstance(t, PciModernTransport) and self._fault("pci_reinit_without_reset_wait"):
+            t.set_status(0)  # fault: goes on without seeing the reset complete
+            self._reset_state()
+        else:
+            t.reset()
+            self._reset_state()
+            self.events.emit("driver", Kind.DRIVER_RESET)
+            self._read_status(after_reset=True)
+        if self.policy.pci_cfg_access and isinstance(t, PciModernTransport):
+            t.use_cfg_window()
+        if self.policy.address_high_first and isinstance(t, PciModernTransport):
+            t.high_half_first = True
         if not self._fault("skip_acknowledge"):
             self._set_status(Status.ACKNOWLEDGE)
         self._set_status(Status.DRIVER)
@@ -281,6 +293,7 @@ class BalloonDriver:
         self._vqs: dict[Queue, _Vq] = {}
         self._buffers: dict[str, int] = {}
         self._config_pending = False
+        self._config_deferred = False  # fault pci_isr_one_reason
         self._cmd_id_seen = b.CMD_ID_STOP
         self._round: _HintRound | None = None
         self._hint_in_flight: set[int] = set()
@@ -391,7 +404,12 @@ class BalloonDriver:
                 direct_prefix=self.policy.indirect_after if role is Queue.REPORT else 0,
                 faults=self.policy.faults if role is Queue.REPORT else frozenset(),
             )
-            t.setup_queue(index, size, ring.desc, ring.avail, ring.used)
+            if isinstance(t, PciModernTransport) and self._fault("pci_enable_before_setup"):
+                t.enable_queue(index)  # fault: live before its ring is placed
+                t.setup_queue(index, size, ring.desc, ring.avail, ring.used)
+            else:
+                t.setup_queue(index, size, ring.desc, ring.avail, ring.used)
+                t.enable_queue(index)
             self.events.emit(
                 "driver",
                 Kind.RING_PLACED,
@@ -403,7 +421,8 @@ class BalloonDriver:
                 used=ring.used,
                 big_endian=self._native_big_endian,
             )
-            t.enable_queue(index)
+            if self.policy.address_high_first and isinstance(t, PciModernTransport):
+                self.events.emit("driver", Kind.QUEUE_HALVES_HIGH_FIRST, index=index)
             self._vqs[role] = _Vq(index, role, queue, self)
         pfn_bytes = self.policy.batch * b.PFN_SIZE
         self._buffers = {
@@ -417,6 +436,8 @@ class BalloonDriver:
     def reset_queue(self, role: Queue) -> None:
         """Reset one live queue (VIRTIO_F_RING_RESET); it stays out of use until
         :meth:`restart_queue`."""
+        if not self._has(F.VIRTIO_F_RING_RESET):
+            raise NotSupported("VIRTIO_F_RING_RESET was not negotiated")
         self.transport.reset_queue(self._vqs[role].index)
 
     def restart_queue(self, role: Queue, relocate: bool = False) -> None:
@@ -442,6 +463,9 @@ class BalloonDriver:
         t.setup_queue(vq.index, queue.size, ring.desc, ring.avail, ring.used)
         t.enable_queue(vq.index)
         self._vqs[role] = _Vq(vq.index, role, queue, self)
+        self.events.emit(
+            "driver", Kind.QUEUE_RESTARTED, index=vq.index, role=str(role), moved=relocate
+        )
 
     def stop_queue(self, role: Queue) -> None:
         """Stop one live queue with QueueReady (virtio-mmio version 2 only); its ring
@@ -543,6 +567,12 @@ class BalloonDriver:
 
     def _ack_interrupts(self) -> set[str]:
         reasons = self.transport.ack_interrupt()
+        if len(reasons) > 1 and self._fault("pci_isr_one_reason"):
+            reasons = {"vring"}  # fault: one reason per interrupt, used buffers first ...
+            self._config_deferred = True
+        elif reasons and self._config_deferred:
+            reasons.add("config")  # ... and the configuration change at the next one
+            self._config_deferred = False
         if reasons:
             self.events.emit("driver", Kind.INTERRUPT, reasons=sorted(reasons))
             if "config" in reasons:
@@ -591,6 +621,11 @@ class BalloonDriver:
             return  # fault: actual never follows the balloon
         t = self.transport
         value = self.pool.count(PageState.IN_BALLOON) + self._unannounced
+        if isinstance(t, PciModernTransport) and self._fault("pci_config_halfword_write"):
+            for i in (0, 2):  # fault: a 32-bit field as two 16-bit writes
+                t.config_write(b.ACTUAL + i, 2, value >> (8 * i) & 0xFFFF)
+            self.events.emit("driver", Kind.ACTUAL_WRITTEN, value=value, complete=True)
+            return
         if t.legacy and self._fault("legacy_actual_bytewise"):
             for i, byte in enumerate(value.to_bytes(4, "little")):  # fault: 4 one-byte writes
                 t.config_write(b.ACTUAL + i, 1, byte)

@@ -156,6 +156,8 @@ class VirtioDeviceModel:
         self.driver_feature_select = 0
         self.queue_select = 0
         self.device_features = self._offered()
+        self._reset_sticks: set[int] = set()  # fault queue_reset_sticks
+        self._low_halves: dict[str, int] = {}  # fault queue_address_pairs_only
         backend.attach(self)
 
     # -- link ---------------------------------------------------------------------------
@@ -187,6 +189,12 @@ class VirtioDeviceModel:
         return features if self.modern_capable else features & _WORD
 
     # -- status and reset ----------------------------------------------------------------
+
+    def read_status(self) -> int:
+        """The driver read ``device status`` (recorded: after a reset the PCI driver must
+        see 0 before it goes on)."""
+        self.events.emit("device", Kind.STATUS_READ, value=self.status)
+        return self.status
 
     def write_status(self, value: int) -> None:
         """The driver wrote ``device status``: 0 resets; FEATURES_OK is decided here."""
@@ -227,6 +235,7 @@ class VirtioDeviceModel:
         self._set_isr(0)
         for queue in self._queues:
             queue.clear()
+        self._reset_sticks.clear()
         self.device_features = self._offered()
         self.backend.reset()
         self.events.emit("device", Kind.DEVICE_RESET, cause=cause)
@@ -310,6 +319,14 @@ class VirtioDeviceModel:
         """The driver wrote one 32-bit half of a 64-bit queue address."""
         queue = self.selected_queue
         current = 0 if queue is None else getattr(queue, field)
+        if "queue_address_pairs_only" in self.faults:
+            # fault: a low half waits for the high half, which commits the pair
+            if not high:
+                self._low_halves[field] = value
+                return
+            value = (value & _WORD) << 32 | self._low_halves.pop(field, 0) & _WORD
+            self.write_queue(field, value)
+            return
         if high:
             self.write_queue(field, current & _WORD | (value & _WORD) << 32)
         else:
@@ -323,6 +340,8 @@ class VirtioDeviceModel:
             self.events.emit(
                 "device", Kind.QUEUE_ENABLED, index=self.queue_select, enabled=bool(value)
             )
+        elif value == 1 and queue.index in self._reset_sticks:
+            return  # fault queue_reset_sticks: a queue once reset stays off
         elif value == 1:
             self._enable(queue)
         else:
@@ -367,11 +386,14 @@ class VirtioDeviceModel:
         if value != 1 or queue is None:
             return
         queue.clear()
+        if "queue_reset_sticks" in self.faults:
+            self._reset_sticks.add(queue.index)
         self.events.emit("device", Kind.QUEUE_RESET, index=queue.index)
 
-    def notify(self, index: int, value: int) -> None:
-        """Available buffer notification for queue ``index`` (``value`` as written)."""
-        self.events.emit("device", Kind.QUEUE_NOTIFIED, index=index, value=value)
+    def notify(self, index: int, value: int, width: int = 0) -> None:
+        """Available buffer notification for queue ``index`` (``value`` as written, in a
+        ``width``-byte access where the transport says)."""
+        self.events.emit("device", Kind.QUEUE_NOTIFIED, index=index, value=value, width=width)
         if index < len(self._queues) and self._queues[index].max_size:
             self._deliver(self, index)
 
@@ -425,6 +447,7 @@ class VirtioDeviceModel:
     def read_isr(self) -> int:
         """PCI ISR status read: returns the bits and clears them, lowering the line."""
         isr = self.isr
+        self.events.emit("device", Kind.ISR_CLEARED, value=isr)
         if isr and "isr_sticky" not in self.faults:
             self._set_isr(0)
         return isr

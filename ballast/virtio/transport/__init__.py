@@ -39,11 +39,13 @@ def open_pci(
     index: int = 0,
     allocator: BarAllocator | None = None,
     irq_line: int | None = None,
+    faults: frozenset[str] = frozenset(),
 ) -> PciModernTransport | PciLegacyTransport:
     """Find the ``index``-th virtio-pci function of ``device_type``, assign its BARs and
     open it the ``kind`` way.  ``irq_line`` overrides the Interrupt Line register, which
-    nobody programs on a machine without firmware."""
-    functions = find_virtio(bus, device_type)
+    nobody programs on a machine without firmware; ``faults`` are the reference driver's
+    seeded bugs (pci.driver.*)."""
+    functions = find_virtio(bus, device_type, faults)
     if index >= len(functions):
         raise TransportError(
             f"found {len(functions)} virtio-pci function(s) of type {device_type}; wanted #{index}"
@@ -51,9 +53,14 @@ def open_pci(
     function = functions[index]
     function.assign_bars(BarAllocator() if allocator is None else allocator)
     line = function.irq_line if irq_line is None else irq_line
-    if kind == "pci-modern":
-        return PciModernTransport(function, line)
-    return PciLegacyTransport(function, line)
+    if kind == "pci-legacy":
+        return PciLegacyTransport(function, line, faults)
+    try:
+        return PciModernTransport(function, line, faults)
+    except TransportError:
+        if "pci_nontransitional_falls_back" not in faults:
+            raise
+        return PciLegacyTransport(function, line, faults)  # fault: legacy after all
 
 
 def open_transport(bus: Bus, kind: str, **opts: Any) -> Transport:

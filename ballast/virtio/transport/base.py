@@ -132,10 +132,12 @@ def write_features(
         window.write(value, 4, features >> (32 * word) & 0xFFFFFFFF)
 
 
-def write_address(window: Window, low: int, address: int) -> None:
-    """A 64-bit queue address as two 32-bit registers, low then high."""
-    window.write(low, 4, address & 0xFFFFFFFF)
-    window.write(low + 4, 4, address >> 32)
+def write_address(window: Window, low: int, address: int, high_first: bool = False) -> None:
+    """A 64-bit queue address as two 32-bit registers, low then high (or, as the spec
+    lets a PCI driver, high then low)."""
+    halves = [(low, address & 0xFFFFFFFF), (low + 4, address >> 32)]
+    for offset, value in reversed(halves) if high_first else halves:
+        window.write(offset, 4, value)
 
 
 def legacy_placement(

@@ -76,6 +76,7 @@ class VirtioCap:
     offset: int
     length: int
     multiplier: int = 0  # notify_off_multiplier (notify capability only)
+    pointer: int = 0  # where the capability sits in configuration space
 
 
 @dataclass(slots=True)
@@ -177,18 +178,24 @@ class PciFunction:
             pointer = header >> 8 & 0xFC
         return found
 
-    def virtio_caps(self) -> dict[int, VirtioCap]:
+    def virtio_caps(self, faults: frozenset[str] = frozenset()) -> dict[int, VirtioCap]:
         """The first usable virtio structure capability of each type (reserved types and
-        BAR numbers are skipped, as the driver must)."""
+        BAR numbers are skipped, as the driver must; ``faults`` are seeded bugs)."""
         caps: dict[int, VirtioCap] = {}
         for pointer, cap_id in self.capabilities():
             if cap_id != PCI_CAP_ID_VNDR:
                 continue
             cfg_type = self.cfg_read(pointer + Cap.CFG_TYPE, 1)
             bar = self.cfg_read(pointer + Cap.BAR, 1)
-            if cfg_type not in _KNOWN_CAP_TYPES or bar >= NUM_BARS or cfg_type in caps:
+            if "pci_cap_write_back" in faults:
+                self.cfg_write(pointer + Cap.CFG_TYPE, 1, cfg_type)  # fault: writes the cap
+            if cfg_type not in _KNOWN_CAP_TYPES and "pci_cap_reject_reserved_type" in faults:
+                raise TransportError(f"{self}: unknown cfg_type {cfg_type}")  # fault
+            reserved_bar = bar >= NUM_BARS and "pci_cap_keep_reserved_bar" not in faults
+            later = cfg_type in caps and "pci_cap_last_instance" not in faults
+            if cfg_type not in _KNOWN_CAP_TYPES or reserved_bar or later:
                 continue
-            caps[cfg_type] = VirtioCap(
+            cap = VirtioCap(
                 cfg_type,
                 bar,
                 self.cfg_read(pointer + Cap.OFFSET, 4),
@@ -196,7 +203,10 @@ class PciFunction:
                 self.cfg_read(pointer + Cap.NOTIFY_MULTIPLIER, 4)
                 if cfg_type == CapType.NOTIFY
                 else 0,
+                pointer,
             )
+            if not _intolerable(self, pointer, cap, faults):
+                caps[cfg_type] = cap
         return caps
 
     def window(self, bar: int, offset: int = 0) -> Window:
@@ -205,6 +215,50 @@ class PciFunction:
         if info is None:
             raise TransportError(f"{self}: BAR{bar} is not implemented or not assigned")
         return Window(self.bus, info.address + offset, info.io)
+
+
+class CfgWindow:
+    """A structure reached through the VIRTIO_PCI_CAP_PCI_CFG capability rather than its
+    BAR: each access aims the capability's window (bar, offset, length) at the bytes,
+    then moves them through pci_cfg_data.  Quacks like a :class:`Window`."""
+
+    def __init__(
+        self, function: PciFunction, pointer: int, target: VirtioCap, faults: frozenset[str]
+    ) -> None:
+        self._function = function
+        self._pointer = pointer
+        self._target = target
+        self._faults = faults
+
+    def _aim(self, offset: int, width: int, bar: int | None = None) -> int:
+        f, at = self._function, self._pointer
+        f.cfg_write(at + Cap.BAR, 1, self._target.bar if bar is None else bar)
+        f.cfg_write(at + Cap.LENGTH, 4, width)
+        f.cfg_write(at + Cap.OFFSET, 4, self._target.offset + offset)
+        return at + Cap.PCI_CFG_DATA
+
+    def read(self, offset: int, width: int) -> int:
+        f = self._function
+        if "pci_cfg_wrong_bar" in self._faults:
+            f.cfg_read(self._aim(offset, width, bar=0), width)  # fault: BAR0, no structure's
+        if "pci_cfg_misaligned_peek" in self._faults and width == 4:
+            f.cfg_read(self._aim(offset + 2, 4), 4)  # fault: a peek across two fields
+        return f.cfg_read(self._aim(offset, width), width)
+
+    def write(self, offset: int, width: int, value: int) -> None:
+        self._function.cfg_write(self._aim(offset, width), width, value)
+
+
+def _intolerable(
+    function: PciFunction, pointer: int, cap: VirtioCap, faults: frozenset[str]
+) -> bool:
+    """Seeded bugs: a capability an intolerant driver refuses (cap_len other than its
+    structure's size, a length beyond the 4 KiB it expects)."""
+    if "pci_cap_exact_len" in faults:
+        size = 20 if cap.cfg_type in (CapType.NOTIFY, CapType.PCI_CFG) else 16
+        if function.cfg_read(pointer + Cap.LEN, 1) != size:
+            return True
+    return "pci_cap_reject_large_length" in faults and cap.length > 0x1000
 
 
 def _config_address(slot: int, function: int, offset: int) -> int:
@@ -234,8 +288,19 @@ def scan(bus: Bus) -> list[PciFunction]:
     return found
 
 
-def find_virtio(bus: Bus, device_type: int = 5) -> list[PciFunction]:
+def find_virtio(
+    bus: Bus, device_type: int = 5, faults: frozenset[str] = frozenset()
+) -> list[PciFunction]:
     """Virtio functions of ``device_type``: modern ID (0x1040 + type) or the
-    transitional ID, which QEMU's default q35 devices carry."""
-    ids = pci_device_ids(device_type)
-    return [f for f in scan(bus) if f.vendor_id == VIRTIO_PCI_VENDOR and f.device_id in ids]
+    transitional ID, which QEMU's default q35 devices carry, whatever their revision
+    (``faults``: seeded bugs that match less)."""
+    modern, *transitional = pci_device_ids(device_type)
+    ids = {modern, *transitional}
+    if "pci_match_transitional_only" in faults:
+        ids.discard(modern)
+    if "pci_match_modern_only" in faults:
+        ids.difference_update(transitional)
+    found = [f for f in scan(bus) if f.vendor_id == VIRTIO_PCI_VENDOR and f.device_id in ids]
+    if "pci_match_known_revision" in faults:
+        found = [f for f in found if f.revision in (0, 1)]  # fault: only revisions it knows
+    return found

@@ -25,15 +25,35 @@ class PciLegacyTransport(BaseTransport):
     name = "pci-legacy"
     legacy = True
 
-    def __init__(self, function: PciFunction, irq_line: int | None) -> None:
+    def __init__(
+        self, function: PciFunction, irq_line: int | None, faults: frozenset[str] = frozenset()
+    ) -> None:
         if function.device_id not in TRANSITIONAL_PCI_DEVICE_IDS.values():
             raise TransportError(f"{function} is not transitional: it has no legacy interface")
-        header = function.window(LEGACY_BAR)
-        config = function.window(LEGACY_BAR, Legacy.CONFIG)
+        self._faults = faults
+        self._looked = False
+        bar = LEGACY_BAR
+        if "pci_legacy_last_io_bar" in faults:  # fault: the last I/O region, not BAR0
+            bar = max(i for i, info in function.bars.items() if info.io)
+        header = function.window(bar)
+        # fault pci_legacy_msix_offset: config placed as if MSI-X were on (0x18)
+        config = function.window(bar, Legacy.CONFIG + 4 * ("pci_legacy_msix_offset" in faults))
         super().__init__(function.bus, config, irq_line, config_aligned=False)
         self.function = function
         self._header = header
         self._pfns: dict[int, int] = {}
+
+    def reset(self) -> None:
+        """Before first driving the device, a transitional driver looks for the virtio
+        capabilities; the legacy interface is the way to drive a device without them
+        (or one it chose to drive so)."""
+        if not self._looked:
+            self._looked = True
+            skip = "pci_legacy_skip_caps" in self._faults
+            caps = {} if skip else self.function.virtio_caps()
+            if not caps and "pci_legacy_refuse_without_caps" in self._faults:
+                raise TransportError(f"{self.function} has no virtio capabilities")  # fault
+        super().reset()
 
     def get_status(self) -> int:
         return self._header.read(Legacy.DEVICE_STATUS, 1)

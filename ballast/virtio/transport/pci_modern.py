@@ -14,7 +14,7 @@ from ballast.virtio.transport.base import (
     write_address,
     write_features,
 )
-from ballast.virtio.transport.pci import PciFunction
+from ballast.virtio.transport.pci import CfgWindow, PciFunction
 
 _REQUIRED = (CapType.COMMON, CapType.NOTIFY, CapType.ISR)
 _WORDS = feature_words(legacy=False)
@@ -27,8 +27,11 @@ class PciModernTransport(BaseTransport):
     name = "pci-modern"
     legacy = False
 
-    def __init__(self, function: PciFunction, irq_line: int | None) -> None:
-        caps = function.virtio_caps()
+    def __init__(
+        self, function: PciFunction, irq_line: int | None, faults: frozenset[str] = frozenset()
+    ) -> None:
+        # fault pci_caps_unchecked: never looks at the capability list
+        caps = {} if "pci_caps_unchecked" in faults else function.virtio_caps(faults)
         missing = [t.name for t in _REQUIRED if t not in caps]
         if missing:
             raise TransportError(
@@ -44,6 +47,18 @@ class PciModernTransport(BaseTransport):
         self._notify = function.window(notify.bar, notify.offset)
         self._multiplier = notify.multiplier
         self._notify_offsets: dict[int, int] = {}
+        self.faults = faults  # seeded bugs of the reference driver (pci.driver.*)
+        self.high_half_first = False
+        """Write each 64-bit queue address high half first (a permitted order)."""
+
+    def use_cfg_window(self) -> None:
+        """Reach the device-specific configuration through the PCI configuration access
+        capability from now on (as firmware without BAR mappings does)."""
+        caps = self.function.virtio_caps()
+        window, device = caps.get(CapType.PCI_CFG), caps.get(CapType.DEVICE)
+        if window is None or device is None:
+            raise TransportError(f"{self.function} has no PCI configuration access capability")
+        self._config = CfgWindow(self.function, window.pointer, device, self.faults)
 
     def get_status(self) -> int:
         return self._common.read(Common.DEVICE_STATUS, 1)
@@ -78,14 +93,23 @@ class PciModernTransport(BaseTransport):
 
     def setup_queue(self, index: int, size: int, desc: int, avail: int, used: int) -> None:
         self._select(index)
+        if "pci_queue_enable_zero" in self.faults:
+            self._common.write(Common.QUEUE_ENABLE, 2, 0)  # fault: "disables" it first
+        if "pci_queue_size_not_pow2" in self.faults:
+            self._common.write(Common.QUEUE_SIZE, 2, size - 1)  # fault: then corrected
         self._common.write(Common.QUEUE_SIZE, 2, size)
-        write_address(self._common, Common.QUEUE_DESC_LO, desc)
-        write_address(self._common, Common.QUEUE_DRIVER_LO, avail)
-        write_address(self._common, Common.QUEUE_DEVICE_LO, used)
+        for register, address in (
+            (Common.QUEUE_DESC_LO, desc),
+            (Common.QUEUE_DRIVER_LO, avail),
+            (Common.QUEUE_DEVICE_LO, used),
+        ):
+            write_address(self._common, register, address, self.high_half_first)
 
     def enable_queue(self, index: int) -> None:
         self._select(index)
-        self._notify_offsets[index] = self._notify_offset()
+        self._notify_offsets[index] = offset = self._notify_offset()
+        if "pci_write_notify_off" in self.faults:
+            self._common.write(Common.QUEUE_NOTIFY_OFF, 2, offset // (self._multiplier or 1))
         self._common.write(Common.QUEUE_ENABLE, 2, 1)
 
     def _notify_offset(self) -> int:
@@ -95,6 +119,9 @@ class PciModernTransport(BaseTransport):
     def reset_queue(self, index: int) -> None:
         self._select(index)
         self._common.write(Common.QUEUE_RESET, 2, 1)
+        if "pci_queue_reset_no_wait" in self.faults:
+            self._notify_offsets.pop(index, None)
+            return  # fault: takes the reset as done at once
         wait_for_zero(
             self.bus, lambda: self._common.read(Common.QUEUE_RESET, 2), f"reset of queue {index}"
         )
@@ -105,7 +132,11 @@ class PciModernTransport(BaseTransport):
         if offset is None:  # a queue not enabled through this transport
             self._select(index)
             offset = self._notify_offset()
-        self._notify.write(offset, 2, index)
+        if "pci_notify_32bit" in self.faults:
+            self._notify.write(offset, 4, index)  # fault: a 32-bit notification
+        else:
+            value = index + 1 if "pci_notify_wrong_value" in self.faults else index
+            self._notify.write(offset, 2, value)
 
     def read_isr(self) -> int:
         """One read of ISR status (which clears it on a conforming device)."""
