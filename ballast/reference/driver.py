@@ -371,7 +371,9 @@ class BalloonDriver:
             self.events.emit(
                 "driver", Kind.QUEUE_SIZE_SEEN, index=index, role=str(role), max_size=size
             )
-            if not size:
+            if not size and role in (Queue.INFLATE, Queue.DEFLATE):
+                raise self._fail(DriverError(f"{role} (queue {index}) does not exist"))
+            if not size:  # an optional queue: where it is depends on the reading
                 raise self._fail(
                     QueueAbsent(
                         f"{role} (queue {index}) does not exist under queue-numbering="
