@@ -12,14 +12,18 @@ import contextlib
 from ballast.harness import Harness
 from ballast.monitors.events import Kind
 from ballast.reference.allocator import PageState
-from ballast.reference.balloon import ACTUAL
+from ballast.reference.balloon import ACTUAL, NUM_PAGES, Queue
 from ballast.reference.device import DEFAULT_FEATURES
-from ballast.reference.driver import DEFAULT_ACCEPT, FeaturesRefused
+from ballast.reference.driver import DEFAULT_ACCEPT, DriverError, FeaturesRefused
 from ballast.reference.faults import faults_of
 from ballast.virtio.features import mask
 from ballast.virtio.status import Status
 
-__all__ = ["FeaturesRefused", "contextlib", "faults_of"]
+__all__ = ["DriverError", "FeaturesRefused", "contextlib", "faults_of"]
+
+EVERY_TRANSPORT = ["pci-modern", "pci-transitional", "mmio-v2", "pci-legacy", "mmio-v1"]
+"""For ``requires(transport=...)``: a clause without conditions that binds legacy links as
+much as modern ones."""
 
 
 def accept_without(*names: str) -> int:
@@ -155,3 +159,63 @@ def read_isr_twice(h: Harness) -> None:
     h.events.emit("driver", Kind.ISR_READ, value=first, repeat=False)
     h.events.emit("driver", Kind.ISR_READ, value=t.read_isr(), repeat=True)
     target(h, 0)  # a fresh interrupt: the driver catches up with num_pages
+
+
+def set_status(h: Harness, value: int) -> None:
+    """Write the device status as the driver would, reporting it as the driver does."""
+    h.driver.transport.set_status(value)
+    h.events.emit("driver", Kind.STATUS_SET, value=value)
+
+
+def read_status(h: Harness) -> int:
+    value = h.driver.transport.get_status()
+    h.events.emit("driver", Kind.DEVICE_STATUS_READ, value=value)
+    return value
+
+
+def reset_then_prod(h: Harness) -> None:
+    """Reset a live device, then ask the host for what would make a live device use a
+    buffer (stats) and notify (a new target); the driver looks at its rings and ISR."""
+    h.driver.transport.reset()
+    h.events.emit("driver", Kind.DRIVER_RESET)
+    h.host.request_stats()
+    h.host.set_target(64)
+    h.machine.poll(0)
+    h.driver.observe()
+
+
+def read_config_early(h: Harness, pages: int = 100) -> None:
+    """The host sets a target on a freshly reset device; the driver reads num_pages after
+    DRIVER and before FEATURES_OK (as it may, to check it can drive the device)."""
+    t = h.driver.transport
+    t.reset()
+    h.events.emit("driver", Kind.DRIVER_RESET)
+    h.host.set_target(pages)
+    status = Status.ACKNOWLEDGE | Status.DRIVER
+    set_status(h, Status.ACKNOWLEDGE)
+    set_status(h, status)
+    offered = t.device_features()
+    h.events.emit("driver", Kind.DEVICE_FEATURES_SEEN, value=offered, legacy=t.legacy)
+    value = t.config_read(NUM_PAGES, 4)
+    h.events.emit(
+        "driver", Kind.CONFIG_SEEN, field="num_pages", value=value, generation=None, status=status
+    )
+
+
+def break_ring(h: Harness) -> None:
+    """Publish an inflateq avail index more than a queue size ahead (a ring the device
+    cannot use) and notify; the driver reads ISR and the status.  A device that still
+    shows no DEVICE_NEEDS_RESET gets the ring repaired and a request: does it serve it?"""
+    d = h.driver
+    index, queue = d.ring(Queue.INFLATE)
+    bogus = (queue.avail_idx + queue.size + 1) & 0xFFFF
+    h.events.emit("driver", Kind.RING_BROKEN, queue=index, rule="avail-idx-beyond-queue-size")
+    queue.mem.write(queue.layout.avail + 2, bogus.to_bytes(2, "little"))
+    d.transport.notify(index)
+    h.machine.poll(0)
+    d.observe()
+    if read_status(h) & Status.DEVICE_NEEDS_RESET:
+        return
+    queue.mem.write(queue.layout.avail + 2, queue.avail_idx.to_bytes(2, "little"))
+    with contextlib.suppress(DriverError):
+        target(h, 16)

@@ -3,7 +3,7 @@ initialization order, reset, used buffer notifications and transport registers."
 
 from __future__ import annotations
 
-from ballast.monitors.base import Monitor
+from ballast.monitors.base import Monitor, MonitorContext
 from ballast.monitors.events import Event
 from ballast.virtio.features import Feature
 from ballast.virtio.status import Status
@@ -283,3 +283,250 @@ class ConfigGenerationMonitor(Monitor):
 
     def finish(self) -> None:
         self._close(trailing=False)
+
+
+class DeviceStatusMonitor(Monitor):
+    """What the device does around the driver's DRIVER_OK, when a ring breaks
+    (DEVICE_NEEDS_RESET) and after a reset, from the driver's rings, interrupts and status
+    reads."""
+
+    judges = "device"
+    clauses = (
+        "core.device.status.01",
+        "core.device.status.02",
+        "core.device.status.03",
+        "core.device.reset.02",
+    )
+
+    def __init__(self, ctx: MonitorContext) -> None:
+        # The driver's status and the quiet period after it reset a live device: a driver
+        # reset restarts the per-link state, so these live outside reset_state.
+        self._status = 0
+        self._quiet: Event | None = None  # the reset of a live device, until re-initialization
+        self._asked: Event | None = None  # a host request the quiet device must not answer
+        super().__init__(ctx)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._early = False  # a buffer was available before DRIVER_OK
+        self._broken: Event | None = None  # the driver broke a ring; not yet judged
+        self._stuck: Event | None = None  # ... and the status showed no DEVICE_NEEDS_RESET
+        self._config_irq: Event | None = None
+
+    def on_status_set(self, event: Event) -> None:
+        value = event["value"]
+        if value & DRIVER_OK and not self._status & DRIVER_OK and self._early:
+            self.exercised("core.device.status.01")
+        self._status = value
+        self._quiet = None
+
+    def on_driver_reset(self, event: Event) -> None:
+        if self._status & DRIVER_OK:
+            self._quiet, self._asked = event, None
+        self._status = 0
+
+    def on_statsq_submitted(self, event: Event) -> None:
+        if not self._status & DRIVER_OK:
+            self._early = True
+
+    def on_host_action(self, event: Event) -> None:
+        if self._quiet is not None and event["action"] in ("set_target", "request_stats"):
+            self._asked = event
+
+    def on_used_buffer(self, event: Event) -> None:
+        if self._quiet is not None:
+            self.violation(
+                "core.device.reset.02",
+                f"queue {event['queue']} buffer {event['head']} used after a reset",
+                self._quiet,
+                event,
+            )
+        elif not self._status & DRIVER_OK:
+            self.violation(
+                "core.device.status.01",
+                f"queue {event['queue']} buffer {event['head']} used before DRIVER_OK",
+                event,
+            )
+        elif self._stuck is not None:
+            self.not_applicable(
+                "core.device.status.02", "the device went on serving: no error state"
+            )
+
+    def on_interrupt(self, event: Event) -> None:
+        reasons = event["reasons"]
+        if self._quiet is not None:
+            if reasons:
+                self.violation(
+                    "core.device.reset.02",
+                    f"{'/'.join(reasons)} notification after a reset",
+                    self._quiet,
+                    *[e for e in (self._asked,) if e is not None],
+                    event,
+                )
+            elif self._asked is not None:
+                self.exercised("core.device.reset.02")
+            return
+        if "vring" in reasons and not self._status & DRIVER_OK:
+            self.violation(
+                "core.device.status.01", "used buffer notification before DRIVER_OK", event
+            )
+        if "config" in reasons and self._broken is not None:
+            self._config_irq = event
+
+    def on_ring_broken(self, event: Event) -> None:
+        self._broken, self._stuck, self._config_irq = event, None, None
+
+    def on_device_status_read(self, event: Event) -> None:
+        broken = self._broken
+        if broken is None:
+            return
+        self._broken = None
+        if not event["value"] & NEEDS_RESET:
+            self._stuck = broken
+            return
+        self.exercised("core.device.status.02")
+        if not self._status & DRIVER_OK:
+            return
+        if self._config_irq is None:
+            self.violation(
+                "core.device.status.03",
+                "DEVICE_NEEDS_RESET set without a configuration change notification",
+                broken,
+                event,
+            )
+        else:
+            self.exercised("core.device.status.03")
+
+    def on_request_unanswered(self, event: Event) -> None:
+        if self._stuck is not None:
+            self.violation(
+                "core.device.status.02",
+                "the device stopped serving after a broken ring, without DEVICE_NEEDS_RESET",
+                self._stuck,
+                event,
+            )
+
+
+# Feature bits a balloon device may offer (devices bits, then the reserved ones defined for
+# the interface in use); SR-IOV and admin virtqueues exist on PCI only.
+BALLOON_BITS = frozenset(range(6))
+LEGACY_BITS = BALLOON_BITS | {24, 27, 28, 29, 30}
+MODERN_BITS = BALLOON_BITS | {28, 29, *range(32, 42), 43}
+PCI_ONLY_BITS = frozenset({Feature.VIRTIO_F_SR_IOV, Feature.VIRTIO_F_ADMIN_VQ})
+TELL_HOST = 1 << Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST
+
+
+def defined_bits(legacy: bool, bus: str) -> frozenset[int]:
+    """The feature bits defined for a balloon on this interface and bus."""
+    if legacy:
+        return LEGACY_BITS
+    return MODERN_BITS if bus != "mmio" else MODERN_BITS - PCI_ONLY_BITS
+
+
+def bits_of(value: int) -> list[int]:
+    return [n for n in range(64) if value >> n & 1]
+
+
+class DeviceFeaturesMonitor(Monitor):
+    """The device's feature offer and its FEATURES_OK decisions, as the driver reads them."""
+
+    judges = "device"
+    clauses = (
+        "core.device.features.02",
+        "core.device.features.04",
+        "core.device.features.05",
+        "core.device.reserved.01",
+    )
+
+    def __init__(self, ctx: MonitorContext) -> None:
+        self._negotiated_before: set[int] = set()  # feature sets accepted since power-on
+        super().__init__(ctx)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._offered = 0
+        self._legacy = False
+
+    def on_device_features_seen(self, event: Event) -> None:
+        value, legacy = event["value"], event.data.get("legacy", False)
+        self._offered, self._legacy = value, legacy
+        undefined = [n for n in bits_of(value) if n not in defined_bits(legacy, self.ctx.transport)]
+        if undefined:
+            self.violation(
+                "core.device.features.04", f"offers undefined feature bit(s) {undefined}", event
+            )
+        else:
+            self.exercised("core.device.features.04")
+        if legacy:
+            self.not_applicable("core.device.reserved.01", "legacy interface (32 feature bits)")
+        elif value & VERSION_1:
+            self.exercised("core.device.reserved.01")
+        else:
+            self.violation("core.device.reserved.01", "VIRTIO_F_VERSION_1 not offered", event)
+
+    def on_features_ok_readback(self, event: Event) -> None:
+        written, accepted = event.data.get("features", 0), event["accepted"]
+        if not self._valid(written):
+            return
+        if written in self._negotiated_before:
+            clause = "core.device.features.05"
+            problem = "FEATURES_OK refused for a feature set it accepted before a reset"
+        else:
+            clause = "core.device.features.02"
+            problem = "FEATURES_OK refused for a valid subset of the offer"
+        if accepted:
+            self.exercised(clause)
+            self._negotiated_before.add(written)
+        else:
+            self.violation(clause, f"{problem}: {written:#x}", event)
+
+    def _valid(self, features: int) -> bool:
+        """A subset of the offer with VERSION_1 and, where offered, MUST_TELL_HOST (which
+        the device may insist on: balloon.device.features.01)."""
+        offered = self._offered
+        return (
+            not features & ~offered
+            and bool(features & VERSION_1)
+            and bool(features & TELL_HOST or not offered & TELL_HOST)
+        )
+
+
+class DeviceEarlyConfigMonitor(Monitor):
+    """Device configuration read before FEATURES_OK, against what the host set."""
+
+    judges = "device"
+    clauses = ("core.device.config.01",)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._target: int | None = None
+
+    def on_host_action(self, event: Event) -> None:
+        if event["action"] == "set_target":
+            self._target = event["num_pages"]
+
+    def on_config_seen(self, event: Event) -> None:
+        status = event.data.get("status")
+        if status is None or status & FEATURES_OK or event["field"] != "num_pages":
+            return
+        if self._target is None:
+            return
+        if event["value"] == self._target:
+            self.exercised("core.device.config.01")
+        else:
+            self.violation(
+                "core.device.config.01",
+                f"num_pages reads {event['value']} before FEATURES_OK; the host set {self._target}",
+                event,
+            )
+
+
+MONITORS: tuple[type[Monitor], ...] = (
+    DriverInitMonitor,
+    DeviceCoreMonitor,
+    MmioDriverAccessMonitor,
+    ConfigGenerationMonitor,
+    DeviceStatusMonitor,
+    DeviceFeaturesMonitor,
+    DeviceEarlyConfigMonitor,
+)

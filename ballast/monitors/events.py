@@ -69,8 +69,9 @@ class Kind:
     USED_BUFFER = "used_buffer"  # queue, head, len
     INTERRUPT = "interrupt"  # reason: "vring" | "config"
     DEVICE_STATUS_READ = "device_status_read"  # value
-    DEVICE_FEATURES_SEEN = "device_features_seen"  # value
-    CONFIG_SEEN = "config_seen"  # field, value, generation
+    DEVICE_FEATURES_SEEN = "device_features_seen"  # value, legacy (the interface in use)
+    # field, value, generation; status (the driver's status) when read during initialization
+    CONFIG_SEEN = "config_seen"
     FEATURES_OK_READBACK = "features_ok_readback"  # status, accepted, features (as written)
     QUEUE_SIZE_SEEN = "queue_size_seen"  # index, role, max_size
     DRIVER_RESET = "driver_reset"  # (no data): the driver reset the device; a status read follows
@@ -78,6 +79,9 @@ class Kind:
     GUEST_DATA_CORRUPTED = "guest_data_corrupted"  # pfn, expected, found, when
     HINT_RELEASED_EARLY = "hint_released_early"  # pfns: hinted pages reused before DONE
     ISR_READ = "isr_read"  # value, repeat (a second read right after the first)
+    STATUS_SET = "status_set"  # value: a device status the driver wrote (its own account)
+    # queue, rule: the driver side broke a ring rule on purpose (a test provoking an error)
+    RING_BROKEN = "ring_broken"
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

@@ -35,6 +35,7 @@ DEFAULT_FEATURES = mask(
     Feature.VIRTIO_F_RING_RESET,
 )
 SCRIBBLE = b"\xa5" * PAGE_SIZE
+UNDEFINED_BIT = 6  # no balloon feature uses it (seeded bug offer_undefined_feature)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class BalloonDevice:
         self.events = events
         self.model: VirtioDeviceModel
         self._ids = itertools.count(b.CMD_ID_MIN)
+        self._negotiations = 0  # FEATURES_OK decisions since power-on (survives resets)
         self._reset_state()
 
     # -- DeviceBackend ----------------------------------------------------------------------
@@ -85,7 +87,12 @@ class BalloonDevice:
         self.model = model
 
     def host_features(self) -> int:
-        return self.options.features
+        features = self.options.features
+        if self._fault("offer_undefined_feature"):
+            features |= 1 << UNDEFINED_BIT
+        if self._fault("no_version_1"):
+            features &= ~mask(Feature.VIRTIO_F_VERSION_1)
+        return features
 
     def queue_max_sizes(self) -> list[int]:
         slots = b.device_queue_count(self.options.numbering, self.options.features)
@@ -95,6 +102,8 @@ class BalloonDevice:
         return b.config_size(self.options.features)
 
     def config_read(self, offset: int, size: int) -> bytes:
+        if self._fault("config_unreadable_before_features_ok") and not self._features_ok():
+            return bytes(size)
         layout = b"".join(
             v.to_bytes(4, self._config_order())
             for v in (self.num_pages, self.actual, self.cmd_id, self.poison_val)
@@ -115,16 +124,23 @@ class BalloonDevice:
             self._acked_requests = 0
         if any(b.POISON_VAL <= i < b.POISON_VAL + 4 for i in touches):
             self.poison_val = int.from_bytes(raw[b.POISON_VAL : b.POISON_VAL + 4], order)
+        if self._fault("consume_before_driver_ok") and not self.model.status & 4:
+            self._use_everything()
 
     def accept_features(self, features: int) -> bool:
         tell = Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST
+        self._negotiations += 1
+        if self._fault("refuse_renegotiation") and self._negotiations > 1:
+            return False
+        if self._fault("refuse_partial_features") and features != self.host_features():
+            return False
         if self.options.reject_without_must_tell_host and has(self.options.features, tell):
             return has(features, tell)
         return True
 
     def queue_notify(self, index: int) -> None:
         role = self._roles().get(index)
-        if role is None or not self.model.status & 4:  # DRIVER_OK
+        if role is None or not self.model.status & 4 or self._stopped:  # DRIVER_OK
             return
         try:
             queue = self._queue(index)  # a misaligned ring part raises here
@@ -136,7 +152,10 @@ class BalloonDevice:
             self.events.emit(
                 "device", Kind.RING_ERROR, queue=index, rule=str(exc.rule), detail=exc.detail
             )
-            self.model.set_needs_reset()
+            if self._fault("error_without_needs_reset"):
+                self._stopped = True  # seeded bug: stuck, and nothing tells the driver
+            else:
+                self.model.set_needs_reset()
 
     def driver_ok(self) -> None:
         self.events.emit(
@@ -147,7 +166,10 @@ class BalloonDevice:
         )
 
     def reset(self) -> None:
+        held = self._stats_held
         self._reset_state()
+        if self._fault("use_after_reset"):
+            self._stats_held = held  # seeded bug: still answers the old stats buffer
 
     # -- host interface (what QMP is to QEMU) -----------------------------------------------
 
@@ -236,9 +258,20 @@ class BalloonDevice:
         self._rounds: list[HintRound] = []
         self._hint_cmd_seen: int | None = None
         self._reported: list[tuple[int, int]] = []
+        self._stopped = False
 
     def _fault(self, name: str) -> bool:
         return name in self.options.faults
+
+    def _features_ok(self) -> bool:
+        return self.model.is_legacy or bool(self.model.status & 8)
+
+    def _use_everything(self) -> None:
+        """Seeded bug consume_before_driver_ok: every available buffer used at once."""
+        for index, role in self._roles().items():
+            queue = self._queue(index)
+            while queue is not None and (chain := queue.pop()) is not None:
+                self._use(index, queue, chain, 0, role)
 
     def _config_order(self) -> str:
         # The balloon's config is little-endian even on legacy links (balloon.*.legacy.*).

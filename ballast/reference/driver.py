@@ -224,7 +224,7 @@ class BalloonDriver:
             self._set_status(Status.ACKNOWLEDGE)
         self._set_status(Status.DRIVER)
         self.offered = offered = t.device_features()
-        self.events.emit("driver", Kind.DEVICE_FEATURES_SEEN, value=offered)
+        self.events.emit("driver", Kind.DEVICE_FEATURES_SEEN, value=offered, legacy=t.legacy)
         written, accepted = self._choose_features(offered)
         if self._fault("config_write_before_features_ok"):
             t.config_write(b.ACTUAL, 4, 0)
@@ -280,6 +280,7 @@ class BalloonDriver:
             self._status = 0  # fault: ACKNOWLEDGE dropped from the write that sets DRIVER
         self._status |= bit
         self.transport.set_status(self._status)
+        self.events.emit("driver", Kind.STATUS_SET, value=self._status)
 
     def _read_status(self, after_reset: bool = False) -> int:
         t = self.transport
@@ -390,6 +391,7 @@ class BalloonDriver:
         if self._fault("kick_before_driver_ok"):
             t.notify((stats or self._vqs[Queue.INFLATE]).index)  # fault: before DRIVER_OK
         self._reap_async()  # a device that used buffers before DRIVER_OK shows here
+        self._ack_interrupts()  # ... and one that sent used buffer notifications
         self._set_status(Status.DRIVER_OK)
         self.live = True
         if poison and self._fault("poison_write_after_driver_ok"):
@@ -420,6 +422,20 @@ class BalloonDriver:
             worked = self._read_config() or worked
         worked = self.reconcile() or worked
         return self._hint_step() or worked
+
+    def ring(self, role: Queue) -> tuple[int, DriverQueue]:
+        """Index and driver half of a live queue (for tests that tamper with a ring)."""
+        vq = self._vqs[role]
+        return vq.index, vq.queue
+
+    def observe(self) -> None:
+        """Look at what the device did without acting on it (a test checking a device
+        that should be quiet): reap every ring and read the interrupt reasons, reported
+        as an INTERRUPT event even when there are none."""
+        for vq in self._vqs.values():
+            vq.reap()
+        reasons = self.transport.ack_interrupt()
+        self.events.emit("driver", Kind.INTERRUPT, reasons=sorted(reasons))
 
     def run_until_idle(self, timeout: float = 5.0) -> None:
         """Handle interrupts until nothing is left to do: requests answered, the balloon at

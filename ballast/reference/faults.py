@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ballast.errors import UsageError
 from ballast.reference.fault import Fault
+from ballast.reference.faults_core import CORE_FAULTS
 from ballast.reference.faults_mmio import MMIO_FAULTS
 from ballast.reference.faults_pci import PCI_FAULTS
 from ballast.reference.faults_split import SPLIT_FAULTS
@@ -543,7 +544,7 @@ _FAULTS = [
 ]
 
 FAULTS: dict[tuple[str, str], Fault] = {
-    (f.side, f.name): f for f in (*_FAULTS, *SPLIT_FAULTS, *PCI_FAULTS, *MMIO_FAULTS)
+    (f.side, f.name): f for f in (*_FAULTS, *SPLIT_FAULTS, *PCI_FAULTS, *MMIO_FAULTS, *CORE_FAULTS)
 }
 
 

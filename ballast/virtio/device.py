@@ -233,7 +233,7 @@ class VirtioDeviceModel:
         exist on legacy links; a live driver gets a config change notification."""
         if not self._legacy_link:
             self.status |= _NEEDS_RESET
-        if self.status & _DRIVER_OK:
+        if self.status & _DRIVER_OK and "needs_reset_without_notice" not in self.faults:
             self._set_isr(self.isr | ISR_CONFIG)
 
     # -- features -------------------------------------------------------------------------
