@@ -19,7 +19,7 @@ from ballast.reference.faults import faults_of
 from ballast.virtio.features import mask
 from ballast.virtio.status import Status
 
-__all__ = ["DriverError", "FeaturesRefused", "contextlib", "faults_of"]
+__all__ = ["DEFAULT_FEATURES", "DriverError", "FeaturesRefused", "contextlib", "faults_of"]
 
 EVERY_TRANSPORT = ["pci-modern", "pci-transitional", "mmio-v2", "pci-legacy", "mmio-v1"]
 """For ``requires(transport=...)``: a clause without conditions that binds legacy links as

@@ -58,6 +58,9 @@ class Kind:
     HINT_COMMAND = "hint_command"  # head, length, cmd_id, current
     HINT_PAGES = "hint_pages"  # head, pfns, cmd_id, current, matches
     REPORT_BUFFER = "report_buffer"  # head, ranges
+    # queue, head, intact, at ("use" | "reset"): whether a buffer the device held still had
+    # the descriptors it had when made available
+    EXPOSED_BUFFER_CHECKED = "exposed_buffer_checked"
     # observed by the driver side (what the device did, and what the driver settled on)
     DRIVER_NEGOTIATED = "driver_negotiated"  # features, legacy: accepted by the device
     # role, head, request: a buffer the driver is about to make available; request is

@@ -166,6 +166,7 @@ class BalloonDevice:
         )
 
     def reset(self) -> None:
+        self._check_exposed("reset")
         held = self._stats_held
         self._reset_state()
         if self._fault("use_after_reset"):
@@ -184,6 +185,7 @@ class BalloonDevice:
         self.events.emit("host", Kind.HOST_ACTION, action="request_stats")
         if self._stats_held is None:
             return False
+        self._check_exposed("use")
         index, queue, chain = self._stats_held
         self._stats_held = None
         self._use(index, queue, chain, 0, Queue.STATS)
@@ -265,6 +267,26 @@ class BalloonDevice:
 
     def _features_ok(self) -> bool:
         return self.model.is_legacy or bool(self.model.status & 8)
+
+    def _check_exposed(self, at: str) -> None:
+        """Is the held stats buffer still described as it was when the driver exposed it?
+        (Checked when it is used, and when a reset takes it back.)"""
+        if self._stats_held is None:
+            return
+        index, queue, chain = self._stats_held
+        try:
+            again = queue.chain(chain.head)
+            intact = (again.out, again.in_) == (chain.out, chain.in_)
+        except QueueError:
+            intact = False
+        self.events.emit(
+            "device",
+            Kind.EXPOSED_BUFFER_CHECKED,
+            queue=index,
+            head=chain.head,
+            intact=intact,
+            at=at,
+        )
 
     def _use_everything(self) -> None:
         """Seeded bug consume_before_driver_ok: every available buffer used at once."""

@@ -67,6 +67,7 @@ CONFIG_RETRIES = 64  # generation-loop rounds before giving up on a changing con
 POLL_INTERVAL = 0.001
 _STATS_SLOT = PAGE_SIZE  # bytes reserved per stats buffer
 _CMD_SLOT = 8  # bytes reserved per hinting command buffer
+KNOWN_FEATURES = mask(*Feature)  # every bit the spec defines (for a balloon or any device)
 _UNOFFERED_CANDIDATES = (  # what fault accept_unoffered picks from: bits a driver knows
     *range(6),
     F.VIRTIO_F_INDIRECT_DESC,
@@ -216,7 +217,8 @@ class BalloonDriver:
         """Core "Device Initialization" then the balloon's own steps, ending with the
         device live, the stats buffer exposed and num_pages read."""
         t = self.transport
-        t.reset()
+        if not (self._fault("reinit_without_reset") and self._status & Status.FAILED):
+            t.reset()  # fault reinit_without_reset: starts over from FAILED without one
         self._reset_state()
         self.events.emit("driver", Kind.DRIVER_RESET)
         self._read_status(after_reset=True)
@@ -225,6 +227,8 @@ class BalloonDriver:
         self._set_status(Status.DRIVER)
         self.offered = offered = t.device_features()
         self.events.emit("driver", Kind.DEVICE_FEATURES_SEEN, value=offered, legacy=t.legacy)
+        if self._fault("fail_on_undefined_feature") and offered & ~KNOWN_FEATURES:
+            raise self._fail(DriverError(f"unknown feature bits in {offered:#x}"))  # fault
         written, accepted = self._choose_features(offered)
         if self._fault("config_write_before_features_ok"):
             t.config_write(b.ACTUAL, 4, 0)
@@ -234,7 +238,7 @@ class BalloonDriver:
             else 0
         )
         t.set_driver_features(written & ~held_back)
-        if not t.legacy:
+        if not t.legacy or self._fault("legacy_features_ok"):  # fault: FEATURES_OK on legacy
             self._confirm_features(written)
             if self._fault("features_after_features_ok"):
                 t.set_driver_features(written)
@@ -246,6 +250,9 @@ class BalloonDriver:
     def remove(self) -> None:
         """Driver cleanup: reset the device, so no queue is live, and take back every page
         the device held (after a reset it holds none)."""
+        if self._fault("free_rings_before_reset"):
+            for vq in self._vqs.values():  # fault: rings wiped while the queues are live
+                self._mem.write(vq.queue.layout.desc, bytes(DESC_SIZE * vq.queue.size))
         self.transport.reset()
         self.events.emit("driver", Kind.DRIVER_RESET)
         self._read_status()
@@ -268,6 +275,7 @@ class BalloonDriver:
         self._cmd_slot = 0
         self._stats_available = 0
         self._stats_buffers = 0
+        self._stats_head = 0
         self._oom_hold: int | None = None
         self._unannounced = 0  # fault use_without_deflate: reused, never deflated
         self._reused_early: dict[int, tuple[bytes, str]] = {}  # pfn -> (data, when)
@@ -302,13 +310,19 @@ class BalloonDriver:
         legacy = self.transport.legacy
         version_1 = mask(F.VIRTIO_F_VERSION_1)
         if not legacy and not offered & version_1:
-            raise self._fail(DriverError("a modern transport without VIRTIO_F_VERSION_1"))
+            error = DriverError("a modern transport without VIRTIO_F_VERSION_1")
+            raise error if self._fault("give_up_silently") else self._fail(error)  # fault
+        missing = BALLOON_FEATURES & self.policy.accept & ~offered
+        if self._fault("require_every_feature") and missing:
+            raise self._fail(DriverError(f"balloon features {missing:#x} not offered"))  # fault
         accepted = offered & (self.policy.accept | (0 if legacy else version_1))
         if self._fault("decline_must_tell_host"):
             accepted &= ~mask(F.VIRTIO_BALLOON_F_MUST_TELL_HOST)
         if self._fault("decline_version_1"):
             accepted &= ~version_1
         written = accepted
+        if self._fault("accept_undefined_feature"):
+            written |= offered & ~KNOWN_FEATURES  # fault: takes bits the spec does not define
         if self._fault("accept_unoffered"):
             width = 32 if legacy else 64
             extra = [bit for bit in _UNOFFERED_CANDIDATES if bit < width and not has(offered, bit)]
@@ -324,7 +338,10 @@ class BalloonDriver:
             "driver", Kind.FEATURES_OK_READBACK, status=status, accepted=kept, features=written
         )
         if not kept and not self._fault("ignore_features_ok_refusal"):
-            raise self._fail(FeaturesRefused(f"FEATURES_OK refused for {written:#x}"))
+            error = FeaturesRefused(f"FEATURES_OK refused for {written:#x}")
+            if self._fault("configure_after_refusal"):
+                self._setup_queues()  # fault: goes on with the queues before giving up
+            raise error if self._fault("no_failed_on_refusal") else self._fail(error)
 
     def _setup_queues(self) -> None:
         """Place each queue's ring in the private area (legacy layout where the transport
@@ -400,7 +417,18 @@ class BalloonDriver:
             self._write_poison_val()  # fault: rewritten while DRIVER_OK is set
         if stats is not None:
             stats.kick()
+            if self._fault("rewrite_exposed_buffer"):
+                self._shorten_exposed(stats)
         self._config_pending = True
+
+    def _shorten_exposed(self, vq: _Vq) -> None:
+        """Fault rewrite_exposed_buffer: cut an entry off the length of the stats buffer
+        the device holds (the descriptor of an exposed buffer of a live queue)."""
+        head = self._stats_head
+        addr = vq.queue.layout.desc + DESC_SIZE * head + 8
+        order = "big" if self._native_big_endian else "little"
+        length = int.from_bytes(self._mem.read(addr, 4), order)
+        self._mem.write(addr, (length - b.STAT_SIZE).to_bytes(4, order))
 
     def _write_poison_val(self) -> None:
         self.transport.config_write(b.POISON_VAL, 4, self.policy.poison_val)
@@ -475,7 +503,8 @@ class BalloonDriver:
         anything changed."""
         t = self.transport
         fields = [("num_pages", b.NUM_PAGES)]
-        if self._has(F.VIRTIO_BALLOON_F_FREE_PAGE_HINT):
+        # fault read_unoffered_config: reads the command ID whether or not it exists
+        if self._has(F.VIRTIO_BALLOON_F_FREE_PAGE_HINT) or self._fault("read_unoffered_config"):
             fields.append(("free_page_hint_cmd_id", b.FREE_PAGE_HINT_CMD_ID))
         generation = None
         if self._fault("ignore_generation"):
@@ -703,7 +732,7 @@ class BalloonDriver:
             raise DriverError(f"{len(entries)} statistics do not fit a {_STATS_SLOT}-byte buffer")
         addr = self._buffers["stats"] + _STATS_SLOT * (number % 2)
         self._mem.write(addr, data)
-        self._vqs[Queue.STATS].add([(addr, len(data))], [], {"entries": entries})
+        self._stats_head = self._vqs[Queue.STATS].add([(addr, len(data))], [], {"entries": entries})
         self._stats_buffers += 1
         self._stats_available += 1
         self.stats_sent = entries

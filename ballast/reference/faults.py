@@ -282,10 +282,11 @@ _FAULTS = [
         "driver",
         "balloon.device.features.01",
         "goes on to DRIVER_OK after the device refused FEATURES_OK",
-        also=("core.driver.init.03",),
+        also=("core.driver.init.03", "core.driver.init.05", "core.driver.init.06"),
         why_also=(
             "carrying on without FEATURES_OK, the driver's later config writes "
-            "(actual) all come before FEATURES_OK"
+            "(actual) all come before FEATURES_OK; and carrying on is continuing the "
+            "initialization that went wrong, without FAILED"
         ),
     ),
     # --- reference driver: core and transports ---------------------------------------------
