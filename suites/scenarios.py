@@ -19,7 +19,7 @@ from ballast.reference.faults import faults_of
 from ballast.virtio.features import mask
 from ballast.virtio.status import Status
 
-__all__ = ["DEFAULT_FEATURES", "DriverError", "FeaturesRefused", "contextlib", "faults_of"]
+__all__ = ["DEFAULT_FEATURES", "DriverError", "FeaturesRefused", "Queue", "contextlib", "faults_of"]
 
 EVERY_TRANSPORT = ["pci-modern", "pci-transitional", "mmio-v2", "pci-legacy", "mmio-v1"]
 """For ``requires(transport=...)``: a clause without conditions that binds legacy links as
@@ -219,3 +219,31 @@ def break_ring(h: Harness) -> None:
     queue.mem.write(queue.layout.avail + 2, queue.avail_idx.to_bytes(2, "little"))
     with contextlib.suppress(DriverError):
         target(h, 16)
+
+
+def reset_stats_queue(h: Harness) -> None:
+    """Reset the stats queue while the device holds its buffer and ask for stats: the reset
+    queue must stay silent.  Then re-enable it with one new buffer and ask again: that
+    buffer, and only it, comes back."""
+    h.driver.reset_queue(Queue.STATS)
+    h.host.request_stats()
+    look(h)
+    h.driver.reenable_queue(Queue.STATS)
+    look(h)
+    h.host.request_stats()
+    look(h)
+
+
+def look(h: Harness) -> None:
+    """Let the device run, then the driver looks at its rings and ISR without acting."""
+    h.machine.poll(0)
+    h.driver.observe()
+
+
+def reenable_inflate_queue(h: Harness, size: int | None = None, pages: int = 40) -> None:
+    """Reset the inflateq and re-enable it (with ``size`` entries), then inflate ``pages``
+    pages (one-page requests wrap a small ring)."""
+    h.driver.reset_queue(Queue.INFLATE)
+    h.driver.reenable_queue(Queue.INFLATE, size=size)
+    with contextlib.suppress(DriverError):
+        target(h, pages)

@@ -118,7 +118,9 @@ def _modern_registers(m: VirtioDeviceModel) -> dict[int, Register]:
         Mmio.SHM_LEN_HIGH: constant("SHMLenHigh", 4, _NO_REGION),
         Mmio.SHM_BASE_LOW: constant("SHMBaseLow", 4, _NO_REGION),
         Mmio.SHM_BASE_HIGH: constant("SHMBaseHigh", 4, _NO_REGION),
-        Mmio.QUEUE_RESET: Register("QueueReset", 4, read=lambda: 0, write=m.write_queue_reset),
+        Mmio.QUEUE_RESET: Register(
+            "QueueReset", 4, read=m.read_queue_reset, write=m.write_queue_reset
+        ),
         Mmio.CONFIG_GENERATION: Register("ConfigGeneration", 4, read=m.read_generation),
     }
     pairs = (

@@ -409,7 +409,9 @@ def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
         Common.QUEUE_NOTIF_CONFIG_DATA: Register(
             "queue_notif_config_data", 2, read=lambda: queue_field("index")
         ),
-        Common.QUEUE_RESET: Register("queue_reset", 2, read=lambda: 0, write=m.write_queue_reset),
+        Common.QUEUE_RESET: Register(
+            "queue_reset", 2, read=m.read_queue_reset, write=m.write_queue_reset
+        ),
         Common.ADMIN_QUEUE_INDEX: constant("admin_queue_index", 2, 0),
         Common.ADMIN_QUEUE_NUM: constant("admin_queue_num", 2, 0),
     }

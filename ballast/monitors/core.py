@@ -309,13 +309,20 @@ class DeviceStatusMonitor(Monitor):
     def reset_state(self) -> None:
         super().reset_state()
         self._early = False  # a buffer was available before DRIVER_OK
+        self._legacy = False  # legacy links may use the device before DRIVER_OK
         self._broken: Event | None = None  # the driver broke a ring; not yet judged
         self._stuck: Event | None = None  # ... and the status showed no DEVICE_NEEDS_RESET
         self._config_irq: Event | None = None
 
+    def on_device_features_seen(self, event: Event) -> None:
+        self._legacy = bool(event.data.get("legacy"))
+        if self._legacy:
+            self.not_applicable("core.device.status.01", "legacy link (core.device.legacy.05)")
+
     def on_status_set(self, event: Event) -> None:
         value = event["value"]
-        if value & DRIVER_OK and not self._status & DRIVER_OK and self._early:
+        started = value & DRIVER_OK and not self._status & DRIVER_OK
+        if started and self._early and not self._legacy:
             self.exercised("core.device.status.01")
         self._status = value
         self._quiet = None
@@ -341,7 +348,7 @@ class DeviceStatusMonitor(Monitor):
                 self._quiet,
                 event,
             )
-        elif not self._status & DRIVER_OK:
+        elif not self._status & DRIVER_OK and not self._legacy:
             self.violation(
                 "core.device.status.01",
                 f"queue {event['queue']} buffer {event['head']} used before DRIVER_OK",
@@ -366,7 +373,7 @@ class DeviceStatusMonitor(Monitor):
             elif self._asked is not None:
                 self.exercised("core.device.reset.02")
             return
-        if "vring" in reasons and not self._status & DRIVER_OK:
+        if "vring" in reasons and not self._status & DRIVER_OK and not self._legacy:
             self.violation(
                 "core.device.status.01", "used buffer notification before DRIVER_OK", event
             )
@@ -809,6 +816,169 @@ class DriverCleanupMonitor(Monitor):
             )
 
 
+RING_FIELDS = frozenset({"desc", "avail", "used"})
+
+
+class DriverQueueResetMonitor(Monitor):
+    """A queue reset as the device sees the driver do it: the reset read back as done
+    before the queue is touched again, and the ring given anew before it is re-enabled."""
+
+    judges = "driver"
+    clauses = ("core.driver.vq-reset.01", "core.driver.vq-reset.03")
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._resets: dict[int, tuple[Event, bool, set[str]]] = {}  # index -> reset, seen, fields
+
+    def on_queue_reset(self, event: Event) -> None:
+        self._resets[event["index"]] = (event, False, set())
+
+    def on_queue_reset_read(self, event: Event) -> None:
+        found = self._resets.get(event["index"])
+        if found is not None and event["value"] == 0:
+            self._resets[event["index"]] = (found[0], True, found[2])
+
+    def on_queue_field_written(self, event: Event) -> None:
+        found = self._resets.get(event["index"])
+        if found is not None:
+            self._verified(found, event)
+            found[2].add(event["field"])
+
+    def on_queue_enabled(self, event: Event) -> None:
+        found = self._resets.pop(event["index"], None)
+        if found is None or not event["enabled"]:
+            return
+        self._verified(found, event)
+        missing = sorted(RING_FIELDS - found[2])
+        if missing:
+            self.violation(
+                "core.driver.vq-reset.03",
+                f"queue {event['index']} re-enabled without its {', '.join(missing)} address",
+                found[0],
+                event,
+            )
+        else:
+            self.exercised("core.driver.vq-reset.03")
+
+    def _verified(self, found: tuple[Event, bool, set[str]], event: Event) -> None:
+        if found[1]:
+            self.exercised("core.driver.vq-reset.01")
+        else:
+            self.violation(
+                "core.driver.vq-reset.01",
+                f"queue {event['index']} used again without reading its reset back as done",
+                found[0],
+                event,
+            )
+
+    def finish(self) -> None:
+        for reset, seen, _ in self._resets.values():
+            if not seen:
+                self.violation(
+                    "core.driver.vq-reset.01", "a queue reset never read back as done", reset
+                )
+
+
+class DeviceQueueResetMonitor(Monitor):
+    """A queue the driver reset (VIRTIO_F_RING_RESET): nothing from it while it is reset
+    and nothing from before the reset afterwards; once re-enabled it serves its new ring
+    from the start, and at its new size (the ring wraps there without trouble)."""
+
+    judges = "device"
+    clauses = ("core.device.vq-reset.01", "core.device.vq-reset.02", "core.device.vq-reset.03")
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._reset: dict[int, Event] = {}  # queues reset and not yet live again
+        self._asked: Event | None = None
+        self._others_used = False
+        self._live_again: dict[int, tuple[Event, bool]] = {}  # index -> re-enable, resized
+        self._index_of: dict[str, int] = {}
+        self._uses: dict[int, int] = {}
+
+    def on_driver_queue_reset(self, event: Event) -> None:
+        if self.negotiated(Feature.VIRTIO_F_RING_RESET) is False:
+            for clause in self.clauses:
+                self.not_applicable(clause, "VIRTIO_F_RING_RESET not negotiated")
+            return
+        index = event["index"]
+        self._index_of[event["role"]] = index
+        if event["phase"] == "reset":
+            self._reset[index], self._asked, self._others_used = event, None, False
+            return
+        before = self._reset.pop(index, None)
+        resized = before is not None and before["size"] != event["size"]
+        self._live_again[index] = (event, resized)
+        self._uses[index] = 0
+
+    def on_host_action(self, event: Event) -> None:
+        if self._reset and event["action"] == "request_stats":
+            self._asked = event
+
+    def on_used_buffer(self, event: Event) -> None:
+        index = event["queue"]
+        if index in self._reset:
+            self.violation(
+                "core.device.vq-reset.01",
+                f"queue {index} buffer {event['head']} used after the queue was reset",
+                self._reset[index],
+                event,
+            )
+            return
+        self._others_used = True
+        if index not in self._live_again:
+            return
+        enabled, resized = self._live_again[index]
+        self._uses[index] += 1
+        if not resized:
+            self.exercised("core.device.vq-reset.02")
+        elif self._uses[index] > enabled["size"]:
+            self.exercised("core.device.vq-reset.03")
+
+    def on_used_ring_error(self, event: Event) -> None:
+        if event["queue"] in self._live_again:
+            self.violation(
+                "core.device.vq-reset.01",
+                f"queue {event['queue']} re-enabled: {event['detail']} (a buffer from before "
+                "the reset came back)",
+                self._live_again[event["queue"]][0],
+                event,
+            )
+
+    def on_interrupt(self, event: Event) -> None:
+        if not self._reset or self._asked is None:
+            return
+        if "vring" in event["reasons"] and not self._others_used:
+            self.violation(
+                "core.device.vq-reset.01",
+                "used buffer notification while a queue was reset (no other queue used any)",
+                *self._reset.values(),
+                event,
+            )
+        else:
+            self.exercised("core.device.vq-reset.01")
+
+    def _stuck(self, event: Event, index: int | None = None) -> None:
+        for queue, (enabled, resized) in self._live_again.items():
+            if index is not None and queue != index:
+                continue
+            clause = "core.device.vq-reset.03" if resized else "core.device.vq-reset.02"
+            self.violation(
+                clause,
+                f"queue {queue} (re-enabled with {enabled['size']} entries) stopped working",
+                enabled,
+                event,
+            )
+
+    def on_request_unanswered(self, event: Event) -> None:
+        if event["queue"] in self._live_again:
+            self._stuck(event, event["queue"])
+
+    def on_device_status_read(self, event: Event) -> None:
+        if self._live_again and event["value"] & NEEDS_RESET:
+            self._stuck(event)
+
+
 MONITORS: tuple[type[Monitor], ...] = (
     DriverInitMonitor,
     DeviceCoreMonitor,
@@ -821,4 +991,6 @@ MONITORS: tuple[type[Monitor], ...] = (
     DriverFailureMonitor,
     DriverConfigAccessMonitor,
     DriverCleanupMonitor,
+    DriverQueueResetMonitor,
+    DeviceQueueResetMonitor,
 )

@@ -41,6 +41,7 @@ class Kind:
     QUEUE_CONFIGURED = "queue_configured"  # index, size, desc, avail, used
     QUEUE_ENABLED = "queue_enabled"  # index, enabled
     QUEUE_RESET = "queue_reset"  # index
+    QUEUE_RESET_READ = "queue_reset_read"  # index, value (1 while a queue reset is under way)
     QUEUE_NOTIFIED = "queue_notified"  # index, value (the notification value written)
     QUEUE_FIELD_WRITTEN = "queue_field_written"  # index, field, value, enabled
     REGISTER_MISUSE = "register_misuse"  # block, register, offset, width, problem
@@ -82,7 +83,10 @@ class Kind:
     GUEST_DATA_CORRUPTED = "guest_data_corrupted"  # pfn, expected, found, when
     HINT_RELEASED_EARLY = "hint_released_early"  # pfns: hinted pages reused before DONE
     ISR_READ = "isr_read"  # value, repeat (a second read right after the first)
+    USED_RING_ERROR = "used_ring_error"  # queue, rule, detail: a used ring the driver rejected
     STATUS_SET = "status_set"  # value: a device status the driver wrote (its own account)
+    # index, role, phase ("reset": seen reset, "enabled": live again), size (its own account)
+    DRIVER_QUEUE_RESET = "driver_queue_reset"
     # queue, rule: the driver side broke a ring rule on purpose (a test provoking an error)
     RING_BROKEN = "ring_broken"
     # backdoor

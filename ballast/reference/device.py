@@ -183,6 +183,7 @@ class BalloonDevice:
     def request_stats(self) -> bool:
         """Return the held stats buffer so the driver refills it; False if none is held."""
         self.events.emit("host", Kind.HOST_ACTION, action="request_stats")
+        self._drop_stale_stats()
         if self._stats_held is None:
             return False
         self._check_exposed("use")
@@ -268,6 +269,19 @@ class BalloonDevice:
     def _features_ok(self) -> bool:
         return self.model.is_legacy or bool(self.model.status & 8)
 
+    def _drop_stale_stats(self) -> None:
+        """A held stats buffer whose queue was reset since went with the reset."""
+        if self._stats_held is not None and not self._holds_live(*self._stats_held[:2]):
+            self._stats_held = None
+
+    def _holds_live(self, index: int, queue: DeviceQueue) -> bool:
+        """Whether ``queue`` is still the live ring of queue ``index`` (no queue reset
+        since it was taken; seeded bug serve_after_queue_reset ignores resets)."""
+        config = self.model.queue(index)
+        cached = self._queues.get(index)
+        current = cached is not None and cached[1] is queue and cached[0] == config.epoch
+        return (config.enabled and current) or self._fault("serve_after_queue_reset")
+
     def _check_exposed(self, at: str) -> None:
         """Is the held stats buffer still described as it was when the driver exposed it?
         (Checked when it is used, and when a reset takes it back.)"""
@@ -327,12 +341,15 @@ class BalloonDevice:
         negotiated = self.model.negotiated
         queue = DeviceQueue(
             self.host_mem,
-            config.size,
+            config.max_size if self._fault("ignore_new_queue_size") else config.size,
             QueueLayout(config.desc, config.avail, config.used, 0),
             event_idx=has(negotiated, Feature.VIRTIO_F_EVENT_IDX),
             indirect=has(negotiated, Feature.VIRTIO_F_INDIRECT_DESC),
             big_endian=self._data_big_endian(),
         )
+        if cached and self._fault("keep_ring_state_across_queue_reset"):
+            queue.last_avail_idx = queue._avail_shadow = cached[1].last_avail_idx
+            queue.used_idx = cached[1].used_idx  # seeded bug: indices of the previous life
         self._queues[index] = (config.epoch, queue)
         return queue
 
@@ -454,6 +471,7 @@ class BalloonDevice:
 
     def _stats_buffer(self, index: int, queue: DeviceQueue, chain: Chain) -> None:
         data = self._read_out(chain)
+        self._drop_stale_stats()
         held_before = self._stats_held is not None
         entries = b.decode_stats(data, self._stats_big_endian())
         self._stats_buffers += 1

@@ -41,6 +41,7 @@ from ballast.virtio.splitq import (
     DESC_SIZE,
     Buffer,
     DriverQueue,
+    QueueError,
     UsedElem,
     layout,
     legacy_layout,
@@ -456,12 +457,67 @@ class BalloonDriver:
         vq = self._vqs[role]
         return vq.index, vq.queue
 
+    def reset_queue(self, role: Queue) -> None:
+        """VIRTIO_F_RING_RESET: reset one queue and wait until the device shows it done;
+        it stays out of use until :meth:`reenable_queue`."""
+        index = self._vqs[role].index
+        # fault skip_queue_reset_check: never reads the register back
+        self.transport.reset_queue(index, check=not self._fault("skip_queue_reset_check"))
+        size = self._vqs[role].queue.size
+        self.events.emit(
+            "driver", Kind.DRIVER_QUEUE_RESET, index=index, role=str(role), phase="reset", size=size
+        )
+
+    def reenable_queue(self, role: Queue, size: int | None = None) -> None:
+        """Give a reset queue fresh rings where the old ones were (``size`` entries, at most
+        the old size) and make it live again, as at initialization; a stats queue gets a
+        new buffer."""
+        old = self._vqs[role]
+        size = size or old.queue.size
+        if size > old.queue.size:
+            raise ValueError(f"a re-enabled queue cannot grow beyond {old.queue.size}")
+        ring = layout(size, old.queue.layout.desc)
+        queue = DriverQueue(
+            self._mem,
+            size,
+            ring,
+            event_idx=self._has(F.VIRTIO_F_EVENT_IDX),
+            indirect=old.queue.indirect,
+            big_endian=self._native_big_endian,
+        )
+        t = self.transport
+        if not self._fault("reenable_without_setup"):  # fault: enabled with no ring given
+            t.setup_queue(old.index, size, ring.desc, ring.avail, ring.used)
+        t.enable_queue(old.index)
+        self._vqs[role] = vq = _Vq(old.index, role, queue, self)
+        self.events.emit(
+            "driver",
+            Kind.DRIVER_QUEUE_RESET,
+            index=old.index,
+            role=str(role),
+            phase="enabled",
+            size=size,
+        )
+        if role is Queue.STATS:
+            self._stats_available = 0
+            self._submit_stats(initial=False)
+            vq.kick()
+
     def observe(self) -> None:
         """Look at what the device did without acting on it (a test checking a device
         that should be quiet): reap every ring and read the interrupt reasons, reported
         as an INTERRUPT event even when there are none."""
         for vq in self._vqs.values():
-            vq.reap()
+            try:
+                vq.reap()
+            except QueueError as exc:
+                self.events.emit(
+                    "driver",
+                    Kind.USED_RING_ERROR,
+                    queue=vq.index,
+                    rule=str(exc.rule),
+                    detail=exc.detail,
+                )
         reasons = self.transport.ack_interrupt()
         self.events.emit("driver", Kind.INTERRUPT, reasons=sorted(reasons))
 

@@ -66,6 +66,24 @@ CORE_FAULTS: list[Fault] = [
         "core.device.features.05",
         "refuses FEATURES_OK after the first successful negotiation since power-on",
     ),
+    Fault(
+        "serve_after_queue_reset",
+        "device",
+        "core.device.vq-reset.01",
+        "still uses the held stats buffer after its queue was reset",
+    ),
+    Fault(
+        "keep_ring_state_across_queue_reset",
+        "device",
+        "core.device.vq-reset.02",
+        "keeps a reset queue's ring indices when it is re-enabled",
+    ),
+    Fault(
+        "ignore_new_queue_size",
+        "device",
+        "core.device.vq-reset.03",
+        "keeps using the maximum queue size for a queue re-enabled smaller",
+    ),
     # --- reference driver ---------------------------------------------------------------
     Fault(
         "accept_undefined_feature",
@@ -138,5 +156,17 @@ CORE_FAULTS: list[Fault] = [
         "driver",
         "core.driver.cleanup.02",
         "wipes its descriptor tables at removal before resetting the device",
+    ),
+    Fault(
+        "skip_queue_reset_check",
+        "driver",
+        "core.driver.vq-reset.01",
+        "re-enables a reset queue without reading queue_reset back",
+    ),
+    Fault(
+        "reenable_without_setup",
+        "driver",
+        "core.driver.vq-reset.03",
+        "re-enables a reset queue without giving its ring addresses again",
     ),
 ]

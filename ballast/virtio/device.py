@@ -366,6 +366,11 @@ class VirtioDeviceModel:
         queue.clear()
         self.events.emit("device", Kind.QUEUE_RESET, index=queue.index)
 
+    def read_queue_reset(self) -> int:
+        """The driver read queue_reset back (resets complete at once: it reads 0)."""
+        self.events.emit("device", Kind.QUEUE_RESET_READ, index=self.queue_select, value=0)
+        return 0
+
     def notify(self, index: int, value: int) -> None:
         """Available buffer notification for queue ``index`` (``value`` as written)."""
         self.events.emit("device", Kind.QUEUE_NOTIFIED, index=index, value=value)

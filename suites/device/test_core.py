@@ -32,7 +32,6 @@ def test_isr_reads_clear_it(balloon):
 
 
 @pytest.mark.clause("core.device.status.01")
-@pytest.mark.requires(transport=s.EVERY_TRANSPORT)
 def test_uses_no_buffer_before_driver_ok(balloon):
     s.start(balloon())
 
@@ -84,3 +83,18 @@ def test_renegotiates_after_a_reset(balloon):
     h = s.start(balloon())
     with s.contextlib.suppress(s.FeaturesRefused):
         s.start(h)
+
+
+@pytest.mark.clause("core.device.vq-reset.01")
+def test_leaves_a_reset_queue_alone(balloon):
+    s.reset_stats_queue(s.start(balloon()))
+
+
+@pytest.mark.clause("core.device.vq-reset.02")
+def test_starts_a_reenabled_queue_afresh(balloon):
+    s.reenable_inflate_queue(s.start(balloon()))
+
+
+@pytest.mark.clause("core.device.vq-reset.03")
+def test_uses_the_new_size_of_a_reenabled_queue(balloon):
+    s.reenable_inflate_queue(s.start(balloon(driver={"batch": 1})), size=16)

@@ -129,3 +129,15 @@ def test_leaves_exposed_buffers_alone(balloon):
 @pytest.mark.requires(transport=s.EVERY_TRANSPORT)
 def test_resets_before_removing_exposed_buffers(balloon):
     s.start(balloon()).driver.remove()
+
+
+@pytest.mark.clause("core.driver.vq-reset.01")
+def test_checks_that_a_queue_reset_is_done(balloon):
+    s.reset_stats_queue(s.start(balloon()))
+
+
+@pytest.mark.clause("core.driver.vq-reset.03")
+def test_gives_a_reset_queue_its_ring_again(balloon):
+    h = s.start(balloon())
+    h.driver.reset_queue(s.Queue.STATS)
+    h.driver.reenable_queue(s.Queue.STATS)

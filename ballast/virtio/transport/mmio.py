@@ -134,14 +134,15 @@ class MmioTransport(BaseTransport):
         self._select(index)
         self._regs.write(Mmio.QUEUE_PFN, 4, pfn)
 
-    def reset_queue(self, index: int) -> None:
+    def reset_queue(self, index: int, check: bool = True) -> None:
         if self.legacy:
             super().reset_queue(index)
         self._select(index)
         self._regs.write(Mmio.QUEUE_RESET, 4, 1)
-        wait_for_zero(
-            self.bus, lambda: self._regs.read(Mmio.QUEUE_RESET, 4), f"reset of queue {index}"
-        )
+        if check:
+            wait_for_zero(
+                self.bus, lambda: self._regs.read(Mmio.QUEUE_RESET, 4), f"reset of queue {index}"
+            )
 
     def notify(self, index: int) -> None:
         self._regs.write(Mmio.QUEUE_NOTIFY, 4, index)

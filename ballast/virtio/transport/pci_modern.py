@@ -92,12 +92,15 @@ class PciModernTransport(BaseTransport):
         """Offset of the selected queue's Queue Notify address in the notify window."""
         return self._common.read(Common.QUEUE_NOTIFY_OFF, 2) * self._multiplier
 
-    def reset_queue(self, index: int) -> None:
+    def reset_queue(self, index: int, check: bool = True) -> None:
         self._select(index)
         self._common.write(Common.QUEUE_RESET, 2, 1)
-        wait_for_zero(
-            self.bus, lambda: self._common.read(Common.QUEUE_RESET, 2), f"reset of queue {index}"
-        )
+        if check:
+            wait_for_zero(
+                self.bus,
+                lambda: self._common.read(Common.QUEUE_RESET, 2),
+                f"reset of queue {index}",
+            )
         self._notify_offsets.pop(index, None)
 
     def notify(self, index: int) -> None:
