@@ -247,3 +247,17 @@ def reenable_inflate_queue(h: Harness, size: int | None = None, pages: int = 40)
     h.driver.reenable_queue(Queue.INFLATE, size=size)
     with contextlib.suppress(DriverError):
         target(h, pages)
+
+
+def write_actual_early(h: Harness, value: int = 7) -> None:
+    """A legacy driver writes actual right after DRIVER, before reading the features; the
+    host reads it back; then the driver reads the features."""
+    t = h.driver.transport
+    t.reset()
+    h.events.emit("driver", Kind.DRIVER_RESET)
+    set_status(h, Status.ACKNOWLEDGE)
+    set_status(h, Status.ACKNOWLEDGE | Status.DRIVER)
+    t.config_write(ACTUAL, 4, value)
+    h.events.emit("driver", Kind.ACTUAL_WRITTEN, value=value, complete=True)
+    h.host.read_actual()
+    h.events.emit("driver", Kind.DEVICE_FEATURES_SEEN, value=t.device_features(), legacy=t.legacy)

@@ -421,6 +421,7 @@ LEGACY_BITS = BALLOON_BITS | {24, 27, 28, 29, 30}
 MODERN_BITS = BALLOON_BITS | {28, 29, *range(32, 42), 43}
 PCI_ONLY_BITS = frozenset({Feature.VIRTIO_F_SR_IOV, Feature.VIRTIO_F_ADMIN_VQ})
 TELL_HOST = 1 << Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST
+LEGACY_REQUIRED = (Feature.VIRTIO_F_ANY_LAYOUT, Feature.VIRTIO_F_UNUSED)
 
 
 def defined_bits(legacy: bool, bus: str) -> frozenset[int]:
@@ -443,6 +444,7 @@ class DeviceFeaturesMonitor(Monitor):
         "core.device.features.04",
         "core.device.features.05",
         "core.device.reserved.01",
+        "core.device.legacy.08",
     )
 
     def __init__(self, ctx: MonitorContext) -> None:
@@ -466,10 +468,19 @@ class DeviceFeaturesMonitor(Monitor):
             self.exercised("core.device.features.04")
         if legacy:
             self.not_applicable("core.device.reserved.01", "legacy interface (32 feature bits)")
+            missing = [n for n in LEGACY_REQUIRED if not value >> n & 1]
+            if missing:
+                self.violation(
+                    "core.device.legacy.08", f"legacy offer lacks feature bit(s) {missing}", event
+                )
+            else:
+                self.exercised("core.device.legacy.08")
         elif value & VERSION_1:
             self.exercised("core.device.reserved.01")
         else:
             self.violation("core.device.reserved.01", "VIRTIO_F_VERSION_1 not offered", event)
+        if not legacy:
+            self.not_applicable("core.device.legacy.08", "the link uses the modern interface")
 
     def on_features_ok_readback(self, event: Event) -> None:
         written, accepted = event.data.get("features", 0), event["accepted"]
@@ -525,6 +536,69 @@ class DeviceEarlyConfigMonitor(Monitor):
                 "core.device.config.01",
                 f"num_pages reads {event['value']} before FEATURES_OK; the host set {self._target}",
                 event,
+            )
+
+
+class DeviceLegacyInitMonitor(Monitor):
+    """A legacy link's looser initialization: config written before the features are
+    read takes effect (the host reads it back), and requests made before DRIVER_OK are
+    answered."""
+
+    judges = "device"
+    clauses = ("core.device.legacy.04", "core.device.legacy.05")
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._status = 0
+        self._features_seen = False
+        self._early_write: Event | None = None
+        self._read_back: Event | None = None
+        self._early_requests: dict[int, Event] = {}
+
+    def on_status_set(self, event: Event) -> None:
+        self._status = event["value"]
+
+    def on_actual_written(self, event: Event) -> None:
+        if event["complete"] and self._status and not self._features_seen:
+            self._early_write = event
+
+    def on_host_action(self, event: Event) -> None:
+        if event["action"] == "read_actual" and self._early_write is not None:
+            self._read_back = event
+
+    def on_device_features_seen(self, event: Event) -> None:
+        self._features_seen = True
+        if not event.data.get("legacy"):
+            for clause in self.clauses:
+                self.not_applicable(clause, "the link uses the modern interface")
+            return
+        write, read = self._early_write, self._read_back
+        if write is None or read is None:
+            return
+        if read["actual"] == write["value"]:
+            self.exercised("core.device.legacy.04")
+        else:
+            self.violation(
+                "core.device.legacy.04",
+                f"actual written as {write['value']} before the features were read; the host"
+                f" reads {read['actual']}",
+                write,
+                read,
+            )
+
+    def on_inflateq_submitted(self, event: Event) -> None:
+        if self._status and not self._status & DRIVER_OK:
+            self._early_requests[event["head"]] = event
+
+    def on_used_buffer(self, event: Event) -> None:
+        if event["role"] == "inflateq" and self._early_requests.pop(event["head"], None):
+            self.exercised("core.device.legacy.05")
+
+    def on_request_unanswered(self, event: Event) -> None:
+        early = self._early_requests.get(event["head"])
+        if event["role"] == "inflateq" and early is not None:
+            self.violation(
+                "core.device.legacy.05", "a request made before DRIVER_OK unanswered", early, event
             )
 
 
@@ -658,6 +732,46 @@ class DriverFeatureBitsMonitor(Monitor):
             self.violation(clause, "went on after FAILED", self._failed, self._after_failed)
         else:
             self.exercised(clause)
+
+
+class DriverLegacyFeaturesMonitor(Monitor):
+    """The legacy feature bits a transitional driver owes: ANY_LAYOUT accepted when offered,
+    bit 30 (UNUSED) left alone."""
+
+    judges = "driver"
+    clauses = ("core.driver.legacy.06", "core.driver.legacy.07")
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._offered = 0
+        self._legacy = False
+
+    def on_status_written(self, event: Event) -> None:
+        self._legacy = bool(event.data.get("legacy"))
+
+    def on_features_read(self, event: Event) -> None:
+        if event["select"] == 0:
+            self._offered = event["value"]
+
+    def on_driver_features_written(self, event: Event) -> None:
+        if event["select"] != 0:
+            return
+        if not self._legacy:
+            for clause in self.clauses:
+                self.not_applicable(clause, "the link uses the modern interface")
+            return
+        value = event["value"]
+        for feature, clause, wanted in (
+            (Feature.VIRTIO_F_ANY_LAYOUT, "core.driver.legacy.06", True),
+            (Feature.VIRTIO_F_UNUSED, "core.driver.legacy.07", False),
+        ):
+            if not self._offered >> feature & 1:
+                continue
+            if bool(value >> feature & 1) == wanted:
+                self.exercised(clause)
+            else:
+                done = "declined" if wanted else "accepted"
+                self.violation(clause, f"{done} offered {feature.name} ({feature})", event)
 
 
 class DriverFailureMonitor(Monitor):
@@ -987,8 +1101,10 @@ MONITORS: tuple[type[Monitor], ...] = (
     DeviceStatusMonitor,
     DeviceFeaturesMonitor,
     DeviceEarlyConfigMonitor,
+    DeviceLegacyInitMonitor,
     DriverFeatureBitsMonitor,
     DriverFailureMonitor,
+    DriverLegacyFeaturesMonitor,
     DriverConfigAccessMonitor,
     DriverCleanupMonitor,
     DriverQueueResetMonitor,

@@ -111,6 +111,12 @@ class BalloonDevice:
         return layout[offset : offset + size]
 
     def config_write(self, offset: int, data: bytes) -> None:
+        if (
+            self._fault("legacy_config_write_needs_features")
+            and self.model.is_legacy
+            and not self.model.driver_features
+        ):
+            return  # seeded bug: an early legacy config write is dropped
         raw = bytearray(self._config_bytes)
         raw[offset : offset + len(data)] = data
         self._config_bytes = bytes(raw)
@@ -140,7 +146,10 @@ class BalloonDevice:
 
     def queue_notify(self, index: int) -> None:
         role = self._roles().get(index)
-        if role is None or not self.model.status & 4 or self._stopped:  # DRIVER_OK
+        # DRIVER_OK, or a legacy driver, which may use the device before it
+        # (seeded bug legacy_wait_for_driver_ok waits for DRIVER_OK there too)
+        early = self.model.is_legacy and not self._fault("legacy_wait_for_driver_ok")
+        if role is None or not (self.model.status & 4 or early) or self._stopped:
             return
         try:
             queue = self._queue(index)  # a misaligned ring part raises here

@@ -60,7 +60,11 @@ BALLOON_FEATURES = mask(
     F.VIRTIO_BALLOON_F_PAGE_REPORTING,
 )
 DEFAULT_ACCEPT = BALLOON_FEATURES | mask(
-    F.VIRTIO_F_INDIRECT_DESC, F.VIRTIO_F_EVENT_IDX, F.VIRTIO_F_VERSION_1, F.VIRTIO_F_RING_RESET
+    F.VIRTIO_F_ANY_LAYOUT,  # offered on legacy interfaces only
+    F.VIRTIO_F_INDIRECT_DESC,
+    F.VIRTIO_F_EVENT_IDX,
+    F.VIRTIO_F_VERSION_1,
+    F.VIRTIO_F_RING_RESET,
 )
 LINUX_STATS_ORDER = (0, 1, 2, 3, 8, 9, 4, 5, 6, 7)
 REPORT_CAPACITY = 32  # ranges per free page report request
@@ -119,6 +123,8 @@ class DriverPolicy:
     early_deflate_reuse: bool = False  # without MUST_TELL_HOST: reuse before the deflate ack
     overshoot: int = 0  # pages supplied beyond a non-zero num_pages (a MAY)
     actual_every_batch: bool = True  # False: actual once per inflate/deflate run (a MAY)
+    legacy_early_inflate: int = 0  # pages inflated before DRIVER_OK on legacy links, as old
+    # drivers did (the transitional device must support it: core.device.legacy.05)
     faults: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -321,6 +327,10 @@ class BalloonDriver:
             accepted &= ~mask(F.VIRTIO_BALLOON_F_MUST_TELL_HOST)
         if self._fault("decline_version_1"):
             accepted &= ~version_1
+        if self._fault("decline_any_layout"):
+            accepted &= ~mask(F.VIRTIO_F_ANY_LAYOUT)
+        if self._fault("accept_unused_bit"):
+            accepted |= offered & mask(F.VIRTIO_F_UNUSED)
         written = accepted
         if self._fault("accept_undefined_feature"):
             written |= offered & ~KNOWN_FEATURES  # fault: takes bits the spec does not define
@@ -408,6 +418,8 @@ class BalloonDriver:
             self._write_poison_val()
         if self._fault("kick_before_driver_ok"):
             t.notify((stats or self._vqs[Queue.INFLATE]).index)  # fault: before DRIVER_OK
+        if t.legacy and self.policy.legacy_early_inflate:
+            self._inflate(self.policy.legacy_early_inflate)
         self._reap_async()  # a device that used buffers before DRIVER_OK shows here
         self._ack_interrupts()  # ... and one that sent used buffer notifications
         self._set_status(Status.DRIVER_OK)

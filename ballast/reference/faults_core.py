@@ -84,6 +84,24 @@ CORE_FAULTS: list[Fault] = [
         "core.device.vq-reset.03",
         "keeps using the maximum queue size for a queue re-enabled smaller",
     ),
+    Fault(
+        "legacy_config_write_needs_features",
+        "device",
+        "core.device.legacy.04",
+        "on a legacy link, drops config writes made before the driver wrote its features",
+    ),
+    Fault(
+        "legacy_wait_for_driver_ok",
+        "device",
+        "core.device.legacy.05",
+        "on a legacy link, ignores notifications until DRIVER_OK",
+    ),
+    Fault(
+        "legacy_no_any_layout",
+        "device",
+        "core.device.legacy.08",
+        "offers neither VIRTIO_F_ANY_LAYOUT nor bit 30 on its legacy interface",
+    ),
     # --- reference driver ---------------------------------------------------------------
     Fault(
         "accept_undefined_feature",
@@ -138,6 +156,18 @@ CORE_FAULTS: list[Fault] = [
         "driver",
         "core.driver.legacy.05",
         "sets FEATURES_OK (and reads it back) on a legacy link",
+    ),
+    Fault(
+        "decline_any_layout",
+        "driver",
+        "core.driver.legacy.06",
+        "does not accept VIRTIO_F_ANY_LAYOUT on a legacy link",
+    ),
+    Fault(
+        "accept_unused_bit",
+        "driver",
+        "core.driver.legacy.07",
+        "accepts bit 30 (UNUSED) when a legacy device offers it",
     ),
     Fault(
         "read_unoffered_config",

@@ -32,6 +32,8 @@ _DRIVER_OK = int(Status.DRIVER_OK)
 _FEATURES_OK = int(Status.FEATURES_OK)
 _NEEDS_RESET = int(Status.DEVICE_NEEDS_RESET)
 _WORD = 0xFFFFFFFF
+# Offered on every legacy interface: ANY_LAYOUT (27) and UNUSED (30), core.device.legacy.08
+_LEGACY_OFFER = 1 << Feature.VIRTIO_F_ANY_LAYOUT | 1 << Feature.VIRTIO_F_UNUSED
 
 
 class InterruptLine(Protocol):
@@ -181,7 +183,10 @@ class VirtioDeviceModel:
 
     def _offered(self) -> int:
         features = self.backend.host_features()
-        return features if self.modern_capable else features & _WORD
+        if self.modern_capable:
+            return features
+        legacy = 0 if "legacy_no_any_layout" in self.faults else _LEGACY_OFFER
+        return features & _WORD | legacy
 
     # -- status and reset ----------------------------------------------------------------
 

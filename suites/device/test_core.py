@@ -98,3 +98,19 @@ def test_starts_a_reenabled_queue_afresh(balloon):
 @pytest.mark.clause("core.device.vq-reset.03")
 def test_uses_the_new_size_of_a_reenabled_queue(balloon):
     s.reenable_inflate_queue(s.start(balloon(driver={"batch": 1})), size=16)
+
+
+@pytest.mark.clause("core.device.legacy.04")
+def test_takes_config_written_before_the_features_are_read(balloon):
+    s.write_actual_early(balloon())
+
+
+@pytest.mark.clause("core.device.legacy.05")
+def test_serves_requests_made_before_driver_ok(balloon):
+    with s.contextlib.suppress(s.DriverError):
+        s.start(balloon(driver={"legacy_early_inflate": 8}))
+
+
+@pytest.mark.clause("core.device.legacy.08")
+def test_offers_any_layout_and_bit_30(balloon):
+    s.start(balloon())

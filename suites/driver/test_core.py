@@ -141,3 +141,13 @@ def test_gives_a_reset_queue_its_ring_again(balloon):
     h = s.start(balloon())
     h.driver.reset_queue(s.Queue.STATS)
     h.driver.reenable_queue(s.Queue.STATS)
+
+
+@pytest.mark.clause("core.driver.legacy.06")
+def test_accepts_any_layout(balloon):
+    s.start(balloon())
+
+
+@pytest.mark.clause("core.driver.legacy.07")
+def test_leaves_bit_30_alone(balloon):
+    s.start(balloon())
