@@ -470,9 +470,8 @@ class DeviceFeaturesMonitor(Monitor):
             self.not_applicable("core.device.reserved.01", "legacy interface (32 feature bits)")
             missing = [n for n in LEGACY_REQUIRED if not value >> n & 1]
             if missing:
-                self.violation(
-                    "core.device.legacy.08", f"legacy offer lacks feature bit(s) {missing}", event
-                )
+                names = ", ".join(f"{f.name} ({int(f)})" for f in missing)
+                self.violation("core.device.legacy.08", f"legacy offer lacks {names}", event)
             else:
                 self.exercised("core.device.legacy.08")
         elif value & VERSION_1:
