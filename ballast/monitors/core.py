@@ -509,10 +509,11 @@ class DeviceFeaturesMonitor(Monitor):
 
 
 class DeviceEarlyConfigMonitor(Monitor):
-    """Device configuration read before FEATURES_OK, against what the host set."""
+    """Device configuration read before FEATURES_OK, against what the host set: the
+    device's duty, and what a driver using its permission to read early relies on."""
 
     judges = "device"
-    clauses = ("core.device.config.01",)
+    clauses = ("core.device.config.01", "core.driver.init.02")
 
     def reset_state(self) -> None:
         super().reset_state()
@@ -528,14 +529,16 @@ class DeviceEarlyConfigMonitor(Monitor):
             return
         if self._target is None:
             return
-        if event["value"] == self._target:
-            self.exercised("core.device.config.01")
-        else:
-            self.violation(
-                "core.device.config.01",
-                f"num_pages reads {event['value']} before FEATURES_OK; the host set {self._target}",
-                event,
-            )
+        for clause in self.clauses:
+            if event["value"] == self._target:
+                self.exercised(clause)
+            else:
+                self.violation(
+                    clause,
+                    f"num_pages reads {event['value']} before FEATURES_OK; the host set "
+                    f"{self._target}",
+                    event,
+                )
 
 
 class DeviceLegacyInitMonitor(Monitor):
@@ -998,7 +1001,12 @@ class DeviceQueueResetMonitor(Monitor):
     from the start, and at its new size (the ring wraps there without trouble)."""
 
     judges = "device"
-    clauses = ("core.device.vq-reset.01", "core.device.vq-reset.02", "core.device.vq-reset.03")
+    clauses = (
+        "core.device.vq-reset.01",
+        "core.device.vq-reset.02",
+        "core.device.vq-reset.03",
+        "core.driver.vq-reset.02",  # what a driver releasing the reset queue's rings needs
+    )
 
     def reset_state(self) -> None:
         super().reset_state()
@@ -1031,12 +1039,13 @@ class DeviceQueueResetMonitor(Monitor):
     def on_used_buffer(self, event: Event) -> None:
         index = event["queue"]
         if index in self._reset:
-            self.violation(
-                "core.device.vq-reset.01",
-                f"queue {index} buffer {event['head']} used after the queue was reset",
-                self._reset[index],
-                event,
-            )
+            for clause in ("core.device.vq-reset.01", "core.driver.vq-reset.02"):
+                self.violation(
+                    clause,
+                    f"queue {index} buffer {event['head']} used after the queue was reset",
+                    self._reset[index],
+                    event,
+                )
             return
         self._others_used = True
         if index not in self._live_again:
@@ -1070,6 +1079,7 @@ class DeviceQueueResetMonitor(Monitor):
             )
         else:
             self.exercised("core.device.vq-reset.01")
+            self.exercised("core.driver.vq-reset.02")
 
     def _stuck(self, event: Event, index: int | None = None) -> None:
         for queue, (enabled, resized) in self._live_again.items():

@@ -53,6 +53,12 @@ CORE_FAULTS: list[Fault] = [
         "device",
         "core.device.config.01",
         "reads device configuration as zeroes until FEATURES_OK is set",
+        also=("core.driver.init.02",),
+        why_also=(
+            "a driver may read the configuration before FEATURES_OK to decide whether it can"
+            " drive the device: the device's duty and the driver's permission are one"
+            " behaviour, seen from each side"
+        ),
     ),
     Fault(
         "refuse_partial_features",
@@ -71,6 +77,11 @@ CORE_FAULTS: list[Fault] = [
         "device",
         "core.device.vq-reset.01",
         "still uses the held stats buffer after its queue was reset",
+        also=("core.driver.vq-reset.02",),
+        why_also=(
+            "writing into a reset queue's ring breaks a driver that released it, as it may:"
+            " one behaviour, seen from each side"
+        ),
     ),
     Fault(
         "keep_ring_state_across_queue_reset",

@@ -52,7 +52,7 @@ def test_is_quiet_after_a_reset(balloon):
     s.reset_then_prod(s.start(balloon()))
 
 
-@pytest.mark.clause("core.device.config.01")
+@pytest.mark.clause("core.device.config.01", "core.driver.init.02")
 def test_config_readable_before_features_ok(balloon):
     s.read_config_early(balloon())
 
@@ -85,7 +85,7 @@ def test_renegotiates_after_a_reset(balloon):
         s.start(h)
 
 
-@pytest.mark.clause("core.device.vq-reset.01")
+@pytest.mark.clause("core.device.vq-reset.01", "core.driver.vq-reset.02")
 def test_leaves_a_reset_queue_alone(balloon):
     s.reset_stats_queue(s.start(balloon()))
 
