@@ -86,7 +86,7 @@ def _common_registers(m: VirtioDeviceModel, version: int) -> dict[int, Register]
         Mmio.QUEUE_NOTIFY: Register("QueueNotify", 4, write=lambda v: m.notify(v & 0xFFFF, v)),
         Mmio.INTERRUPT_STATUS: Register("InterruptStatus", 4, read=lambda: m.isr),
         Mmio.INTERRUPT_ACK: Register("InterruptACK", 4, write=m.ack_interrupt),
-        Mmio.STATUS: Register("Status", 4, read=lambda: m.status, write=m.write_status),
+        Mmio.STATUS: Register("Status", 4, read=m.read_status, write=m.write_status),
     }
 
 

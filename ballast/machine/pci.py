@@ -388,7 +388,7 @@ def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
         ),
         Common.NUM_QUEUES: Register("num_queues", 2, read=lambda: m.num_queues),
         Common.DEVICE_STATUS: Register(
-            "device_status", 1, read=lambda: m.status, write=m.write_status
+            "device_status", 1, read=m.read_status, write=m.write_status
         ),
         Common.CONFIG_GENERATION: Register("config_generation", 1, read=m.read_generation),
         Common.QUEUE_SELECT: attribute("queue_select", 2, m, "queue_select"),
@@ -481,7 +481,7 @@ def _legacy_registers(m: VirtioDeviceModel) -> dict[int, Register]:
             "queue_notify", 2, read=lambda: 0, write=lambda v: m.notify(v, v)
         ),
         Legacy.DEVICE_STATUS: Register(
-            "device_status", 1, read=lambda: m.status, write=m.write_status
+            "device_status", 1, read=m.read_status, write=m.write_status
         ),
         Legacy.ISR_STATUS: Register("isr_status", 1, read=m.read_isr),
     }

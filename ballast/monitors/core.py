@@ -876,6 +876,26 @@ class DriverFailureMonitor(Monitor):
             self._gave_up = None
 
 
+class DriverResetWaitMonitor(Monitor):
+    """After a reset the driver writes no status before the device showed it done (status
+    read as 0), judged against a device that takes a few reads to reset."""
+
+    judges = "driver"
+    clauses = ("core.driver.reset.01",)
+
+    def on_status_written(self, event: Event) -> None:
+        if not event["value"] or "reset_pending" not in event.data:
+            return
+        if event["reset_pending"]:
+            self.violation(
+                "core.driver.reset.01",
+                f"status {event['value']:#x} written before the reset read back as done",
+                event,
+            )
+        elif event["value"] == ACK and event["previous"] == 0:
+            self.exercised("core.driver.reset.01")
+
+
 class DriverConfigAccessMonitor(Monitor):
     """Accesses to optional configuration fields, against the features the device
     offered."""
@@ -1114,6 +1134,7 @@ MONITORS: tuple[type[Monitor], ...] = (
     DriverFeatureBitsMonitor,
     DriverFailureMonitor,
     DriverLegacyFeaturesMonitor,
+    DriverResetWaitMonitor,
     DriverConfigAccessMonitor,
     DriverCleanupMonitor,
     DriverQueueResetMonitor,

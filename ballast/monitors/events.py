@@ -33,7 +33,9 @@ class Kind:
     """The closed set of event kinds (the ``data`` keys each carries are listed)."""
 
     # observed by the device side (what the driver did)
-    STATUS_WRITTEN = "status_written"  # value, previous, legacy (the interface in use)
+    # value, previous, legacy (the interface in use), reset_pending (the device still shows
+    # an earlier reset as under way: the driver has not read status 0 since)
+    STATUS_WRITTEN = "status_written"
     DEVICE_RESET = "device_reset"  # cause: "driver" | "host"
     FEATURES_READ = "features_read"  # select, value
     DRIVER_FEATURES_WRITTEN = "driver_features_written"  # select, value

@@ -52,6 +52,7 @@ class DeviceOptions:
     modify_reported_pages: bool = False  # MAY (no PAGE_POISON), device.reporting.01
     poison_reported_pages: bool = False  # allowed with PAGE_POISON: fill with poison_val
     report_descriptor_length: bool = False  # historical legacy devices: used len = buffer len
+    reset_latency: int = 0  # status reads after a reset that still show it under way
     faults: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -85,6 +86,10 @@ class BalloonDevice:
 
     def attach(self, model: VirtioDeviceModel) -> None:
         self.model = model
+
+    @property
+    def reset_latency(self) -> int:
+        return self.options.reset_latency
 
     def host_features(self) -> int:
         features = self.options.features

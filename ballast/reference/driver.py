@@ -224,7 +224,9 @@ class BalloonDriver:
         """Core "Device Initialization" then the balloon's own steps, ending with the
         device live, the stats buffer exposed and num_pages read."""
         t = self.transport
-        if not (self._fault("reinit_without_reset") and self._status & Status.FAILED):
+        if self._fault("no_wait_for_reset"):
+            t.set_status(0)  # fault: goes on without reading status 0 back
+        elif not (self._fault("reinit_without_reset") and self._status & Status.FAILED):
             t.reset()  # fault reinit_without_reset: starts over from FAILED without one
         self._reset_state()
         self.events.emit("driver", Kind.DRIVER_RESET)

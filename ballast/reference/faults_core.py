@@ -151,6 +151,12 @@ CORE_FAULTS: list[Fault] = [
         why_also="writing ACKNOWLEDGE over a status holding FAILED clears FAILED and the rest",
     ),
     Fault(
+        "no_wait_for_reset",
+        "driver",
+        "core.driver.reset.01",
+        "starts initializing after writing status 0 without reading status 0 back",
+    ),
+    Fault(
         "no_failed_on_refusal",
         "driver",
         "core.driver.init.05",

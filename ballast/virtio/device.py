@@ -148,6 +148,7 @@ class VirtioDeviceModel:
         """Seeded bugs of the generic part (names from ballast.reference.faults)."""
         self._queues = [QueueConfig(i, m, size=m) for i, m in enumerate(backend.queue_max_sizes())]
         self.status = 0
+        self._reset_reads = 0  # status reads still showing a reset as under way
         self.isr = 0
         self.config_generation = 0
         self.driver_features = 0
@@ -194,11 +195,18 @@ class VirtioDeviceModel:
         """The driver wrote ``device status``: 0 resets; FEATURES_OK is decided here."""
         previous = self.status
         self.events.emit(
-            "device", Kind.STATUS_WRITTEN, value=value, previous=previous, legacy=self._legacy_link
+            "device",
+            Kind.STATUS_WRITTEN,
+            value=value,
+            previous=previous,
+            legacy=self._legacy_link,
+            reset_pending=self._reset_reads > 0,
         )
         if value == 0:
             self.reset("driver")
+            self._reset_reads = getattr(self.backend, "reset_latency", 0)
             return
+        self._reset_reads = 0
         value |= previous & _NEEDS_RESET  # only a reset clears the device's own bit
         deciding = value & _FEATURES_OK and not previous & _FEATURES_OK and not self._legacy_link
         if deciding and not self._accept(self.driver_features):
@@ -206,6 +214,14 @@ class VirtioDeviceModel:
         self.status = value
         if value & _DRIVER_OK and not previous & _DRIVER_OK:
             self.backend.driver_ok()
+
+    def read_status(self) -> int:
+        """The device status register; a device that takes a while to reset (the backend's
+        ``reset_latency``) shows a non-zero value for that many reads after a reset."""
+        if self._reset_reads:
+            self._reset_reads -= 1
+            return self.status | int(Status.ACKNOWLEDGE)
+        return self.status
 
     def _accept(self, features: int) -> bool:
         """The device's FEATURES_OK decision: a subset of the offer, VERSION_1 unless the

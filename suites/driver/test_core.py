@@ -151,3 +151,9 @@ def test_accepts_any_layout(balloon):
 @pytest.mark.clause("core.driver.legacy.07")
 def test_leaves_bit_30_alone(balloon):
     s.start(balloon())
+
+
+@pytest.mark.clause("core.driver.reset.01")
+def test_waits_for_status_0_after_a_reset(balloon):
+    h = s.start(balloon(device={"reset_latency": 3}))
+    s.start(h)
