@@ -876,6 +876,34 @@ class DriverFailureMonitor(Monitor):
             self._gave_up = None
 
 
+class DriverNeedsResetMonitor(Monitor):
+    """Once the device has set DEVICE_NEEDS_RESET the driver makes no more requests (it
+    would be waiting for completions that will not come) until it resets the device."""
+
+    judges = "driver"
+    clauses = ("core.driver.status.04",)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._set: Event | None = None
+
+    def on_needs_reset_set(self, event: Event) -> None:
+        self._set = event
+
+    def on_queue_notified(self, event: Event) -> None:
+        if self._set is not None:
+            self.violation(
+                "core.driver.status.04",
+                f"queue {event['index']} notified after the device set DEVICE_NEEDS_RESET",
+                self._set,
+                event,
+            )
+
+    def on_status_written(self, event: Event) -> None:
+        if event["value"] == 0 and self._set is not None:
+            self.exercised("core.driver.status.04")
+
+
 class DriverResetWaitMonitor(Monitor):
     """After a reset the driver writes no status before the device showed it done (status
     read as 0), judged against a device that takes a few reads to reset."""
@@ -1135,6 +1163,7 @@ MONITORS: tuple[type[Monitor], ...] = (
     DriverFailureMonitor,
     DriverLegacyFeaturesMonitor,
     DriverResetWaitMonitor,
+    DriverNeedsResetMonitor,
     DriverConfigAccessMonitor,
     DriverCleanupMonitor,
     DriverQueueResetMonitor,

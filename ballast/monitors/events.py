@@ -44,6 +44,8 @@ class Kind:
     QUEUE_ENABLED = "queue_enabled"  # index, enabled
     QUEUE_RESET = "queue_reset"  # index
     QUEUE_RESET_READ = "queue_reset_read"  # index, value (1 while a queue reset is under way)
+    # (no data): the device set DEVICE_NEEDS_RESET (its own state: what the driver must heed)
+    NEEDS_RESET_SET = "needs_reset_set"
     QUEUE_NOTIFIED = "queue_notified"  # index, value (the notification value written)
     QUEUE_FIELD_WRITTEN = "queue_field_written"  # index, field, value, enabled
     REGISTER_MISUSE = "register_misuse"  # block, register, offset, width, problem

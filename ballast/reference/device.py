@@ -206,6 +206,13 @@ class BalloonDevice:
         self._use(index, queue, chain, 0, Queue.STATS)
         return True
 
+    def enter_error_state(self) -> None:
+        """The device fails (as after an internal error): it stops serving its queues and
+        asks for a reset (DEVICE_NEEDS_RESET and a configuration change notification)."""
+        self.events.emit("host", Kind.HOST_ACTION, action="enter_error_state")
+        self._stopped = True
+        self.model.set_needs_reset()
+
     def read_stats(self) -> dict[int, int]:
         stats = dict(self._stats)
         self.events.emit("host", Kind.HOST_ACTION, action="read_stats", stats=stats)

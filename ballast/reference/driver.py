@@ -459,7 +459,8 @@ class BalloonDriver:
         self._ack_interrupts()
         if self._config_pending:
             self._config_pending = False
-            if self._read_status() & Status.DEVICE_NEEDS_RESET:
+            needs_reset = self._read_status() & Status.DEVICE_NEEDS_RESET
+            if needs_reset and not self._fault("ignore_needs_reset"):  # fault: carries on
                 self.live = False
                 raise DeviceNeedsReset("the device set DEVICE_NEEDS_RESET")
             worked = self._read_config() or worked

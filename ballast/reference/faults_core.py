@@ -157,6 +157,12 @@ CORE_FAULTS: list[Fault] = [
         "starts initializing after writing status 0 without reading status 0 back",
     ),
     Fault(
+        "ignore_needs_reset",
+        "driver",
+        "core.driver.status.04",
+        "goes on making requests after reading DEVICE_NEEDS_RESET",
+    ),
+    Fault(
         "no_failed_on_refusal",
         "driver",
         "core.driver.init.05",

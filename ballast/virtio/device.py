@@ -254,6 +254,7 @@ class VirtioDeviceModel:
         exist on legacy links; a live driver gets a config change notification."""
         if not self._legacy_link:
             self.status |= _NEEDS_RESET
+            self.events.emit("device", Kind.NEEDS_RESET_SET)
         if self.status & _DRIVER_OK and "needs_reset_without_notice" not in self.faults:
             self._set_isr(self.isr | ISR_CONFIG)
 

@@ -157,3 +157,12 @@ def test_leaves_bit_30_alone(balloon):
 def test_waits_for_status_0_after_a_reset(balloon):
     h = s.start(balloon(device={"reset_latency": 3}))
     s.start(h)
+
+
+@pytest.mark.clause("core.driver.status.04")
+def test_stops_making_requests_when_the_device_needs_a_reset(balloon):
+    h = s.start(balloon())
+    h.host.enter_error_state()
+    with s.contextlib.suppress(s.DriverError):
+        s.target(h, 64)
+    s.start(h)
