@@ -967,7 +967,9 @@ class BalloonDriver:
         if self._fault("report_use_before_ack"):
             self._write_pattern(pfns[0])  # fault: used before the ack
         self._wait(vq, head)
-        if not poison and self._fault("report_trust_content"):
+        if (poison and self._fault("report_read_back")) or (
+            not poison and self._fault("report_trust_content")
+        ):
             for run in group:
                 self._mem.read(run.start << b.PFN_SHIFT, PATTERN_SIZE)  # fault: read first
         self._check_trusted(pfns, "report-content")

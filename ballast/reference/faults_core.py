@@ -198,6 +198,12 @@ CORE_FAULTS: list[Fault] = [
         "core.driver.config.03",
         "reads free_page_hint_cmd_id although VIRTIO_BALLOON_F_FREE_PAGE_HINT was not offered",
     ),
+    Fault(  # a balloon clause given to this area
+        "report_read_back",
+        "driver",
+        "balloon.driver.reporting.06",
+        "reads reported pages back once the device acknowledged them (PAGE_POISON negotiated)",
+    ),
     Fault(
         "rewrite_exposed_buffer",
         "driver",
