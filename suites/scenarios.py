@@ -240,9 +240,17 @@ def look(h: Harness) -> None:
     h.driver.observe()
 
 
+def reset_and_reenable(h: Harness, role: Queue) -> None:
+    """The driver resets a queue and makes it live again; the link settles."""
+    h.driver.reset_queue(role)
+    h.driver.reenable_queue(role)
+    settle(h)
+
+
 def reenable_inflate_queue(h: Harness, size: int | None = None, pages: int = 40) -> None:
-    """Reset the inflateq and re-enable it (with ``size`` entries), then inflate ``pages``
-    pages (one-page requests wrap a small ring)."""
+    """Inflate a little, reset the inflateq and re-enable it (with ``size`` entries), then
+    inflate to ``pages`` pages (one-page requests wrap a small ring)."""
+    target(h, 16)
     h.driver.reset_queue(Queue.INFLATE)
     h.driver.reenable_queue(Queue.INFLATE, size=size)
     with contextlib.suppress(DriverError):

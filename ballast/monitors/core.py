@@ -876,6 +876,40 @@ class DriverFailureMonitor(Monitor):
             self._gave_up = None
 
 
+class DriverStatusStepsMonitor(Monitor):
+    """Each status bit the driver sets marks a step it has completed: FEATURES_OK after it
+    wrote its features, DRIVER_OK after it set up its virtqueues."""
+
+    judges = "driver"
+    clauses = ("core.driver.status.01",)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._features_written = False
+        self._queue_live = False
+
+    def on_driver_features_written(self, event: Event) -> None:
+        self._features_written = True
+
+    def on_queue_enabled(self, event: Event) -> None:
+        self._queue_live = self._queue_live or event["enabled"]
+
+    def on_queue_configured(self, event: Event) -> None:
+        self._queue_live = True
+
+    def on_status_written(self, event: Event) -> None:
+        added = event["value"] & ~event["previous"]
+        missing = []
+        if added & FEATURES_OK and not self._features_written:
+            missing.append("FEATURES_OK before the driver wrote its features")
+        if added & DRIVER_OK and not self._queue_live:
+            missing.append("DRIVER_OK before any virtqueue was set up")
+        if missing:
+            self.violation("core.driver.status.01", "; ".join(missing), event)
+        elif added & DRIVER_OK:
+            self.exercised("core.driver.status.01")
+
+
 class DriverNeedsResetMonitor(Monitor):
     """Once the device has set DEVICE_NEEDS_RESET the driver makes no more requests (it
     would be waiting for completions that will not come) until it resets the device."""
@@ -1163,6 +1197,7 @@ MONITORS: tuple[type[Monitor], ...] = (
     DriverFailureMonitor,
     DriverLegacyFeaturesMonitor,
     DriverResetWaitMonitor,
+    DriverStatusStepsMonitor,
     DriverNeedsResetMonitor,
     DriverConfigAccessMonitor,
     DriverCleanupMonitor,

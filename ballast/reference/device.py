@@ -301,7 +301,8 @@ class BalloonDevice:
         config = self.model.queue(index)
         cached = self._queues.get(index)
         current = cached is not None and cached[1] is queue and cached[0] == config.epoch
-        return (config.enabled and current) or self._fault("serve_after_queue_reset")
+        stale_ok = self._fault("serve_after_queue_reset") or self._fault("use_after_reset")
+        return (config.enabled and current) or stale_ok
 
     def _check_exposed(self, at: str) -> None:
         """Is the held stats buffer still described as it was when the driver exposed it?

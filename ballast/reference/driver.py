@@ -253,6 +253,8 @@ class BalloonDriver:
                 t.set_driver_features(written)
         self.negotiated = accepted
         self.events.emit("driver", Kind.DRIVER_NEGOTIATED, features=accepted, legacy=t.legacy)
+        if self._fault("driver_ok_before_queue_setup"):
+            self._set_status(Status.DRIVER_OK)  # fault: DRIVER_OK before the step it marks
         self._setup_queues()
         self._start_device()
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from ballast.reference.fault import Fault
 
+STUCK_QUEUE = (
+    "a re-enabled queue the device cannot serve leaves the driver's next request"
+    " unanswered, whatever actual says"
+)
+
 CORE_FAULTS: list[Fault] = [
     # --- reference device ---------------------------------------------------------------
     Fault(
@@ -88,12 +93,16 @@ CORE_FAULTS: list[Fault] = [
         "device",
         "core.device.vq-reset.02",
         "keeps a reset queue's ring indices when it is re-enabled",
+        also=("balloon.driver.operation.12",),
+        why_also=STUCK_QUEUE,
     ),
     Fault(
         "ignore_new_queue_size",
         "device",
         "core.device.vq-reset.03",
         "keeps using the maximum queue size for a queue re-enabled smaller",
+        also=("balloon.driver.operation.12",),
+        why_also=STUCK_QUEUE,
     ),
     Fault(
         "legacy_config_write_needs_features",
@@ -106,6 +115,11 @@ CORE_FAULTS: list[Fault] = [
         "device",
         "core.device.legacy.05",
         "on a legacy link, ignores notifications until DRIVER_OK",
+        also=("balloon.driver.operation.03",),
+        why_also=(
+            "the early request inflates beyond num_pages (still 0), which the device must"
+            " acknowledge as well: an unanswered early inflate is both"
+        ),
     ),
     Fault(
         "legacy_no_any_layout",
@@ -149,6 +163,12 @@ CORE_FAULTS: list[Fault] = [
         "starts initialization again after FAILED without resetting the device",
         also=("core.driver.status.02",),
         why_also="writing ACKNOWLEDGE over a status holding FAILED clears FAILED and the rest",
+    ),
+    Fault(
+        "driver_ok_before_queue_setup",
+        "driver",
+        "core.driver.status.01",
+        "sets DRIVER_OK before it has set up any virtqueue",
     ),
     Fault(
         "no_wait_for_reset",

@@ -133,14 +133,12 @@ def test_resets_before_removing_exposed_buffers(balloon):
 
 @pytest.mark.clause("core.driver.vq-reset.01")
 def test_checks_that_a_queue_reset_is_done(balloon):
-    s.reset_stats_queue(s.start(balloon()))
+    s.reset_and_reenable(s.start(balloon()), s.Queue.STATS)
 
 
 @pytest.mark.clause("core.driver.vq-reset.03")
 def test_gives_a_reset_queue_its_ring_again(balloon):
-    h = s.start(balloon())
-    h.driver.reset_queue(s.Queue.STATS)
-    h.driver.reenable_queue(s.Queue.STATS)
+    s.reset_and_reenable(s.start(balloon()), s.Queue.STATS)
 
 
 @pytest.mark.clause("core.driver.legacy.06")
@@ -166,3 +164,10 @@ def test_stops_making_requests_when_the_device_needs_a_reset(balloon):
     with s.contextlib.suppress(s.DriverError):
         s.target(h, 64)
     s.start(h)
+
+
+@pytest.mark.clause("core.driver.status.01")
+@pytest.mark.requires(transport=s.EVERY_TRANSPORT)
+def test_sets_each_status_bit_after_its_step(balloon):
+    # without PAGE_POISON: a DRIVER_OK set early would also come before poison_val
+    s.start(balloon(device={"features": s.offer_without("VIRTIO_BALLOON_F_PAGE_POISON")}))
