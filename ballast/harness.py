@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ballast.link import TRANSPORTS, LinkConfig, LinkLike
-from ballast.matrix import FeatureSet, Matrix
+from ballast.matrix import FeatureSet, Matrix, load_feature_sets
 from ballast.monitors.verdicts import Finding
 from ballast.reference.balloon import Numbering
 from ballast.reference.device import DeviceOptions
@@ -132,10 +132,9 @@ def build(
     options = dataclasses.replace(
         DeviceOptions(numbering=numbering), **(device_overrides or {}), faults=device_faults
     )
-    if param.feature_set is not None:  # the cell's offer bounds whatever the test asks for
-        options = dataclasses.replace(
-            options, features=options.features & param.feature_set.features
-        )
+    if param.feature_set is not None:  # the cell's offer bounds what the test asks for
+        allowed = param.feature_set.features | ~load_feature_sets().scope
+        options = dataclasses.replace(options, features=options.features & allowed)
     policy = dataclasses.replace(
         DriverPolicy(numbering=numbering, timeout=scaled(DriverPolicy.timeout)),
         memory_layout=MemoryLayout.for_ram(memory_size),

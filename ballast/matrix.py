@@ -104,6 +104,11 @@ class FeatureSets:
         self.sets: dict[str, FeatureSet] = {}
         for set_id, entry in _mapping(data["sets"], "sets", self).items():
             self.sets[set_id] = self._set(set_id, entry, data["sets"])
+        # the features a cell decides; a test's other bits (undefined ones it offers on
+        # purpose) are not the matrix's business
+        self.scope = 0
+        for feature_set in self.sets.values():
+            self.scope |= feature_set.features
         self.matrices = {
             matrix_id: self._matrix(matrix_id, entry)
             for matrix_id, entry in _mapping(data["matrices"], "matrices", self).items()

@@ -12,15 +12,19 @@ import contextlib
 from ballast.harness import Harness
 from ballast.monitors.events import Kind
 from ballast.reference.allocator import PageState
-from ballast.reference.balloon import ACTUAL, Queue
+from ballast.reference.balloon import ACTUAL, NUM_PAGES, Queue
 from ballast.reference.device import DEFAULT_FEATURES
-from ballast.reference.driver import DEFAULT_ACCEPT, DriverTimeout, FeaturesRefused
+from ballast.reference.driver import DEFAULT_ACCEPT, DriverError, DriverTimeout, FeaturesRefused
 from ballast.reference.faults import faults_of
 from ballast.virtio.features import mask
 from ballast.virtio.layout import ISR_CONFIG
 from ballast.virtio.status import Status
 
-__all__ = ["FeaturesRefused", "Queue", "contextlib", "faults_of"]
+__all__ = ["DEFAULT_FEATURES", "DriverError", "FeaturesRefused", "Queue", "contextlib", "faults_of"]
+
+EVERY_TRANSPORT = ["pci-modern", "pci-transitional", "mmio-v2", "pci-legacy", "mmio-v1"]
+"""For ``requires(transport=...)``: a clause without conditions that binds legacy links as
+much as modern ones."""
 
 
 def accept_without(*names: str) -> int:
@@ -227,7 +231,8 @@ def reset_and_restart_queue(h: Harness, relocate: bool) -> None:
     index = h.driver.queue_index(Queue.INFLATE)
     h.driver.reset_queue(Queue.INFLATE)
     h.events.emit("driver", Kind.QUEUE_RESET_SEEN, index=index, ready=t.queue_ready(index))
-    h.driver.restart_queue(Queue.INFLATE, relocate)
+    half = h.driver.ring(Queue.INFLATE).size // 2  # with relocate: a smaller ring elsewhere
+    h.driver.restart_queue(Queue.INFLATE, size=half if relocate else None, relocate=relocate)
     ready = t.queue_ready(index)
     h.events.emit("driver", Kind.QUEUE_REENABLED, index=index, relocated=relocate, ready=ready)
     with contextlib.suppress(DriverTimeout):  # a request left unused is the monitors' evidence
@@ -290,3 +295,113 @@ def read_config_in_pieces(h: Harness, offset: int, width: int) -> None:
         natural=natural,
         pieced=pieced,
     )
+
+
+def set_status(h: Harness, value: int) -> None:
+    """Write the device status as the driver would, reporting it as the driver does."""
+    h.driver.transport.set_status(value)
+    h.events.emit("driver", Kind.STATUS_SET, value=value)
+
+
+def read_status(h: Harness) -> int:
+    value = h.driver.transport.get_status()
+    h.events.emit("driver", Kind.DEVICE_STATUS_READ, value=value)
+    return value
+
+
+def reset_then_prod(h: Harness) -> None:
+    """Reset a live device, then ask the host for what would make a live device use a
+    buffer (stats) and notify (a new target); the driver looks at its rings and ISR."""
+    h.driver.transport.reset()
+    h.events.emit("driver", Kind.DRIVER_RESET)
+    h.host.request_stats()
+    h.host.set_target(64)
+    h.machine.poll(0)
+    h.driver.observe()
+
+
+def read_config_early(h: Harness, pages: int = 100) -> None:
+    """The host sets a target on a freshly reset device; the driver reads num_pages after
+    DRIVER and before FEATURES_OK (as it may, to check it can drive the device)."""
+    t = h.driver.transport
+    t.reset()
+    h.events.emit("driver", Kind.DRIVER_RESET)
+    h.host.set_target(pages)
+    status = Status.ACKNOWLEDGE | Status.DRIVER
+    set_status(h, Status.ACKNOWLEDGE)
+    set_status(h, status)
+    offered = t.device_features()
+    h.events.emit("driver", Kind.DEVICE_FEATURES_SEEN, value=offered, legacy=t.legacy)
+    value = t.config_read(NUM_PAGES, 4)
+    h.events.emit(
+        "driver", Kind.CONFIG_SEEN, field="num_pages", value=value, generation=None, status=status
+    )
+
+
+def break_ring(h: Harness) -> None:
+    """Publish an inflateq avail index more than a queue size ahead (a ring the device
+    cannot use) and notify; the driver reads ISR and the status.  A device that still
+    shows no DEVICE_NEEDS_RESET gets the ring repaired and a request: does it serve it?"""
+    d = h.driver
+    index, queue = d.queue_index(Queue.INFLATE), d.ring(Queue.INFLATE)
+    bogus = (queue.avail_idx + queue.size + 1) & 0xFFFF
+    h.events.emit("driver", Kind.RING_BROKEN, queue=index, rule="avail-idx-beyond-queue-size")
+    queue.mem.write(queue.layout.avail + 2, bogus.to_bytes(2, "little"))
+    d.transport.notify(index)
+    h.machine.poll(0)
+    d.observe()
+    if read_status(h) & Status.DEVICE_NEEDS_RESET:
+        return
+    queue.mem.write(queue.layout.avail + 2, queue.avail_idx.to_bytes(2, "little"))
+    with contextlib.suppress(DriverError):
+        target(h, 16)
+
+
+def reset_stats_queue(h: Harness) -> None:
+    """Reset the stats queue while the device holds its buffer and ask for stats: the reset
+    queue must stay silent.  Then re-enable it with one new buffer and ask again: that
+    buffer, and only it, comes back."""
+    h.driver.reset_queue(Queue.STATS)
+    h.host.request_stats()
+    look(h)
+    h.driver.restart_queue(Queue.STATS)
+    look(h)
+    h.host.request_stats()
+    look(h)
+
+
+def look(h: Harness) -> None:
+    """Let the device run, then the driver looks at its rings and ISR without acting."""
+    h.machine.poll(0)
+    h.driver.observe()
+
+
+def reset_and_reenable(h: Harness, role: Queue) -> None:
+    """The driver resets a queue and makes it live again; the link settles."""
+    h.driver.reset_queue(role)
+    h.driver.restart_queue(role)
+    settle(h)
+
+
+def reenable_inflate_queue(h: Harness, size: int | None = None, pages: int = 40) -> None:
+    """Inflate a little, reset the inflateq and re-enable it (with ``size`` entries), then
+    inflate to ``pages`` pages (one-page requests wrap a small ring)."""
+    target(h, 16)
+    h.driver.reset_queue(Queue.INFLATE)
+    h.driver.restart_queue(Queue.INFLATE, size=size)
+    with contextlib.suppress(DriverError):
+        target(h, pages)
+
+
+def write_actual_early(h: Harness, value: int = 7) -> None:
+    """A legacy driver writes actual right after DRIVER, before reading the features; the
+    host reads it back; then the driver reads the features."""
+    t = h.driver.transport
+    t.reset()
+    h.events.emit("driver", Kind.DRIVER_RESET)
+    set_status(h, Status.ACKNOWLEDGE)
+    set_status(h, Status.ACKNOWLEDGE | Status.DRIVER)
+    t.config_write(ACTUAL, 4, value)
+    h.events.emit("driver", Kind.ACTUAL_WRITTEN, value=value, complete=True)
+    h.host.read_actual()
+    h.events.emit("driver", Kind.DEVICE_FEATURES_SEEN, value=t.device_features(), legacy=t.legacy)

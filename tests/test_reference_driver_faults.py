@@ -18,8 +18,9 @@ import pytest
 
 from ballast.monitors.events import Kind
 from ballast.reference import balloon as b
-from ballast.reference.device import DeviceOptions
+from ballast.reference.device import DEFAULT_FEATURES, DeviceOptions
 from ballast.reference.driver import (
+    DEFAULT_ACCEPT,
     DriverError,
     DriverPolicy,
     DriverTimeout,
@@ -283,8 +284,77 @@ class Case:
     big_endian: bool = False
     options: DeviceOptions | None = None
     policy: dict[str, Any] = field(default_factory=dict)
-    fault_refused: bool = False  # FEATURES_OK refused to the faulty driver
-    clean_refused: bool = False  # FEATURES_OK refused to the clean driver
+    fault_refused: bool = False  # FEATURES_OK refused to the faulty driver (or it gave up)
+    clean_refused: bool = False  # FEATURES_OK refused to the clean driver (or it gave up)
+    retry: bool = False  # after a refusal, initialize once more
+
+
+# -- core-chapter evidence ------------------------------------------------------------------
+
+HINT = 1 << Feature.VIRTIO_BALLOON_F_FREE_PAGE_HINT
+UNDEFINED_OFFER = DeviceOptions(features=DEFAULT_FEATURES | 1 << 6)
+NO_TELL_HOST = {"accept": DEFAULT_ACCEPT & ~TELL}
+
+
+def again(rig: Rig) -> None:
+    """Initialize once more (after a refusal too)."""
+    with contextlib.suppress(DriverError):
+        rig.driver.init()
+
+
+def needs_reset(rig: Rig) -> None:
+    rig.device.enter_error_state()
+    with contextlib.suppress(DriverError):
+        rig.target(64)
+
+
+def reset_stats_queue(rig: Rig) -> None:
+    rig.driver.reset_queue(b.Queue.STATS)
+    rig.driver.restart_queue(b.Queue.STATS)
+    rig.run()
+
+
+def wrote_failed(o: Observed) -> bool:
+    return any(e["value"] & Status.FAILED for e in o.of(Kind.STATUS_WRITTEN))
+
+
+def failed_then_status_without_reset(o: Observed) -> bool:
+    return any(
+        e["previous"] & Status.FAILED and e["value"] and not e["value"] & Status.FAILED
+        for e in o.of(Kind.STATUS_WRITTEN)
+    )
+
+
+def driver_ok_before_queues(o: Observed) -> bool:
+    first_queue = o.seq(Kind.QUEUE_ENABLED, enabled=True)
+    return any(
+        e["value"] & Status.DRIVER_OK and e.seq < first_queue for e in o.of(Kind.STATUS_WRITTEN)
+    )
+
+
+def notified_after_needs_reset(o: Observed) -> bool:
+    since = [e.seq for e in o.of(Kind.NEEDS_RESET_SET)]
+    return bool(since) and any(e.seq > since[0] for e in o.of(Kind.QUEUE_NOTIFIED))
+
+
+def legacy_word(o: Observed) -> int:
+    return next(e["value"] for e in o.of(Kind.DRIVER_FEATURES_WRITTEN) if e["select"] == 0)
+
+
+def read_after_report_ack(o: Observed) -> bool:
+    acks = [e.seq for e in o.of(Kind.BUFFER_USED) if e["role"] == "reporting_vq"]
+    pages = reported(o)
+    return bool(acks) and any(
+        when > acks[0] and pfn in pages and access == "read" for when, pfn, access in o.accesses
+    )
+
+
+def exposed_altered(at: str) -> Callable[[Observed], bool]:
+    def evidence(o: Observed) -> bool:
+        checks = [e for e in o.of(Kind.EXPOSED_BUFFER_CHECKED) if e["at"] == at]
+        return any(not e["intact"] for e in checks)
+
+    return evidence
 
 
 EVENT_IDX = 1 << Feature.VIRTIO_F_EVENT_IDX
@@ -513,6 +583,85 @@ CASES: dict[str, Case] = {
         lambda o: any(e["value"] & Status.FAILED for e in o.of(Kind.STATUS_WRITTEN)),
         options=DeviceOptions(spurious_used_notifications=True),
     ),
+    # core chapter
+    "accept_undefined_feature": Case(
+        nothing,
+        lambda o: any(e["value"] & 1 << 6 for e in o.of(Kind.DRIVER_FEATURES_WRITTEN)),
+        options=UNDEFINED_OFFER,
+    ),
+    "fail_on_undefined_feature": Case(
+        nothing, wrote_failed, options=UNDEFINED_OFFER, fault_refused=True
+    ),
+    "require_every_feature": Case(
+        nothing, wrote_failed, options=features_without(HINT), fault_refused=True
+    ),
+    "give_up_silently": Case(
+        nothing,
+        lambda o: not wrote_failed(o),
+        options=features_without(1 << Feature.VIRTIO_F_VERSION_1),
+        fault_refused=True,
+        clean_refused=True,
+    ),
+    "reinit_without_reset": Case(
+        nothing,
+        failed_then_status_without_reset,
+        options=REFUSING,
+        policy=NO_TELL_HOST,
+        fault_refused=True,
+        clean_refused=True,
+        retry=True,
+    ),
+    "no_failed_on_refusal": Case(
+        nothing,
+        lambda o: not wrote_failed(o),
+        options=REFUSING,
+        policy=NO_TELL_HOST,
+        fault_refused=True,
+        clean_refused=True,
+    ),
+    "configure_after_refusal": Case(
+        nothing,
+        lambda o: bool(o.of(Kind.QUEUE_ENABLED)),
+        options=REFUSING,
+        policy=NO_TELL_HOST,
+        fault_refused=True,
+        clean_refused=True,
+    ),
+    "driver_ok_before_queue_setup": Case(
+        nothing, driver_ok_before_queues, options=features_without(POISON)
+    ),
+    "no_wait_for_reset": Case(
+        again,
+        lambda o: any(e["value"] and e["reset_pending"] for e in o.of(Kind.STATUS_WRITTEN)),
+        options=DeviceOptions(reset_latency=3),
+    ),
+    "ignore_needs_reset": Case(needs_reset, notified_after_needs_reset),
+    "legacy_features_ok": Case(
+        nothing,
+        lambda o: any(e["value"] & Status.FEATURES_OK for e in o.of(Kind.STATUS_WRITTEN)),
+        link="pci-legacy",
+    ),
+    "decline_any_layout": Case(
+        nothing,
+        lambda o: not legacy_word(o) & 1 << Feature.VIRTIO_F_ANY_LAYOUT,
+        link="pci-legacy",
+    ),
+    "accept_unused_bit": Case(
+        nothing, lambda o: bool(legacy_word(o) & 1 << Feature.VIRTIO_F_UNUSED), link="pci-legacy"
+    ),
+    "read_unoffered_config": Case(
+        balloon,
+        lambda o: any(e["offset"] == b.FREE_PAGE_HINT_CMD_ID for e in o.of(Kind.CONFIG_READ)),
+        options=features_without(HINT),
+    ),
+    "report_read_back": Case(report, read_after_report_ack),
+    "rewrite_exposed_buffer": Case(stats, exposed_altered("use")),
+    "free_rings_before_reset": Case(lambda rig: rig.driver.remove(), exposed_altered("reset")),
+    "skip_queue_reset_check": Case(reset_stats_queue, lambda o: not o.of(Kind.QUEUE_RESET_READ)),
+    "reenable_without_setup": Case(
+        reset_stats_queue,
+        lambda o: any(e["desc"] == 0 for e in o.of(Kind.QUEUE_CONFIGURED)),
+    ),
 }
 
 
@@ -688,7 +837,9 @@ def observe(name: str, faulty: bool) -> tuple[Observed, Exception | None]:
         rig.driver.init()
         rig.run()
         case.scenario(rig)
-    except (DriverError, TransportError) as error:  # refused, ignored, or not claimed
+    except (DriverError, TransportError) as error:  # refused, ignored, not claimed, gave up
+        if case.retry:
+            again(rig)
         return observed, error
     return observed, None
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 
 from ballast.monitors.events import Kind
+from ballast.virtio.features import Feature, mask
 from ballast.virtio.splitq import layout, legacy_layout
 from ballast.virtio.status import Status
 from tests.fakes.virtio_backend import KINDS, MODERN_FEATURES, FakeBackend, Rig, make_rig
 
 ACK_DRIVER = Status.ACKNOWLEDGE | Status.DRIVER
 LEGACY_KINDS = {"pci-legacy", "mmio-v1"}
+LEGACY_ONLY = mask(Feature.VIRTIO_F_ANY_LAYOUT, Feature.VIRTIO_F_UNUSED)
 
 
 @pytest.fixture(params=KINDS)
@@ -65,7 +67,8 @@ def test_status_round_trip(rig: Rig) -> None:
 def test_feature_negotiation(rig: Rig) -> None:
     t = rig.transport
     offered = t.device_features()
-    assert offered == (MODERN_FEATURES & 0xFFFFFFFF if _legacy(rig) else MODERN_FEATURES)
+    legacy_offer = MODERN_FEATURES & 0xFFFFFFFF | LEGACY_ONLY  # ANY_LAYOUT and bit 30
+    assert offered == (legacy_offer if _legacy(rig) else MODERN_FEATURES)
     t.set_status(ACK_DRIVER)
     t.set_driver_features(offered)
     assert rig.model.driver_features == offered

@@ -112,11 +112,12 @@ class VirtioMmioDevice:
     def _queue_reset(self) -> int:
         m = self.model
         index = m.queue_select
+        value = m.read_queue_reset()
         if "mmio_queue_reset_1_after_reset" in m.faults and index in self._unused:
             return 1  # fault: 1 until the queue is first enabled
         if "mmio_queue_reset_1_while_ready" in m.faults and m.read_queue("enabled"):
             return 1  # fault: 1 while the queue is live
-        return 0
+        return value
 
     def _write_queue_reset(self, value: int) -> None:
         m = self.model
@@ -257,7 +258,7 @@ def _common_registers(m: VirtioDeviceModel, version: int) -> dict[int, Register]
         Mmio.QUEUE_NOTIFY: Register("QueueNotify", 4, write=lambda v: m.notify(v & 0xFFFF, v)),
         Mmio.INTERRUPT_STATUS: Register("InterruptStatus", 4),  # see _faulty_registers
         Mmio.INTERRUPT_ACK: Register("InterruptACK", 4, write=m.ack_interrupt),
-        Mmio.STATUS: Register("Status", 4, read=lambda: m.status, write=m.write_status),
+        Mmio.STATUS: Register("Status", 4, read=m.read_status, write=m.write_status),
     }
 
 

@@ -487,13 +487,6 @@ def _ignore(value: int) -> None:
     they keep reading NO_VECTOR."""
 
 
-def _read_queue_reset(m: VirtioDeviceModel) -> int:
-    """queue_reset reads 0: a queue reset completes at once (recorded: the driver must
-    see it before it takes the queue as reset)."""
-    m.events.emit("device", Kind.QUEUE_RESET_READ, index=m.queue_select, value=0)
-    return 0
-
-
 def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
     queue_field = m.read_queue
     registers = {
@@ -539,7 +532,7 @@ def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
             "queue_notif_config_data", 2, read=lambda: queue_field("index")
         ),
         Common.QUEUE_RESET: Register(
-            "queue_reset", 2, read=lambda: _read_queue_reset(m), write=m.write_queue_reset
+            "queue_reset", 2, read=m.read_queue_reset, write=m.write_queue_reset
         ),
         Common.ADMIN_QUEUE_INDEX: constant("admin_queue_index", 2, 0),
         Common.ADMIN_QUEUE_NUM: constant("admin_queue_num", 2, 0),
@@ -625,7 +618,7 @@ def _legacy_registers(m: VirtioDeviceModel) -> dict[int, Register]:
             "queue_notify", 2, read=lambda: 0, write=lambda v: m.notify(v, v)
         ),
         Legacy.DEVICE_STATUS: Register(
-            "device_status", 1, read=lambda: m.status, write=m.write_status
+            "device_status", 1, read=m.read_status, write=m.write_status
         ),
         Legacy.ISR_STATUS: Register("isr_status", 1, read=m.read_isr),
     }

@@ -21,11 +21,7 @@ from ballast.monitors.balloon_pages import (
 )
 from ballast.monitors.balloon_stats import DeviceStatsMonitor, DriverStatsMonitor
 from ballast.monitors.base import Monitor
-from ballast.monitors.core import (
-    ConfigGenerationMonitor,
-    DeviceCoreMonitor,
-    DriverInitMonitor,
-)
+from ballast.monitors.core import MONITORS as CORE_MONITORS
 from ballast.monitors.mmio import MONITORS as MMIO_MONITORS
 from ballast.monitors.pci import MONITORS as PCI_MONITORS
 from ballast.monitors.split import MONITORS as SPLIT_MONITORS
@@ -44,9 +40,7 @@ ALL_MONITORS: tuple[type[Monitor], ...] = (
     DriverFeaturesMonitor,
     DriverLegacyMonitor,
     DeviceLegacyMonitor,
-    DriverInitMonitor,
-    DeviceCoreMonitor,
-    ConfigGenerationMonitor,
+    *CORE_MONITORS,
     *SPLIT_MONITORS,
     *PCI_MONITORS,
     *MMIO_MONITORS,

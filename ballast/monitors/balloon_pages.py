@@ -417,6 +417,7 @@ class ReportingMonitor(Monitor):
         "balloon.driver.reporting.02",
         "balloon.driver.reporting.03",
         "balloon.driver.reporting.05",
+        "balloon.driver.reporting.06",
         "balloon.device.reporting.01",
     )
 
@@ -484,6 +485,7 @@ class ReportingMonitor(Monitor):
             self._returned.discard(pfn)
             self.ctx.unwatch([pfn])
             if self.negotiated(POISON):
+                self._judge_needless(event)
                 return
             for clause in ("balloon.driver.reporting.01", "balloon.device.reporting.01"):
                 if event["access"] == "read":
@@ -494,6 +496,18 @@ class ReportingMonitor(Monitor):
                     )
                 else:
                     self.exercised(clause)
+
+    def _judge_needless(self, event: Event) -> None:
+        """With PAGE_POISON a reported page holds poison_val: the guest's first access to
+        it should be the write of the next use, never a read."""
+        if event["access"] == "read":
+            self.violation(
+                "balloon.driver.reporting.06",
+                f"the guest read reported PFN {event['pfn']:#x} back before using it",
+                event,
+            )
+        else:
+            self.exercised("balloon.driver.reporting.06")
 
 
 class DeviceReportingMonitor(Monitor):

@@ -1,21 +1,36 @@
 """Monitors of the core rules a balloon link exercises: device status, feature negotiation,
-initialization order, reset and used buffer notifications."""
+initialization order, reset and used buffer notifications (the rest of the core chapter is
+in core_device and core_driver)."""
 
 from __future__ import annotations
 
 from ballast.monitors.base import Monitor
+from ballast.monitors.core_device import (
+    ACK,
+    DRIVER,
+    DRIVER_OK,
+    FEATURES_OK,
+    NEEDS_RESET,
+    VERSION_1,
+    DeviceEarlyConfigMonitor,
+    DeviceFeaturesMonitor,
+    DeviceLegacyInitMonitor,
+    DeviceQueueResetMonitor,
+    DeviceStatusMonitor,
+)
+from ballast.monitors.core_driver import (
+    DriverCleanupMonitor,
+    DriverConfigAccessMonitor,
+    DriverFailureMonitor,
+    DriverFeatureBitsMonitor,
+    DriverLegacyFeaturesMonitor,
+    DriverNeedsResetMonitor,
+    DriverQueueResetMonitor,
+    DriverResetWaitMonitor,
+    DriverStatusStepsMonitor,
+)
 from ballast.monitors.events import Event
 from ballast.virtio.features import Feature
-from ballast.virtio.status import Status
-
-ACK, DRIVER, FEATURES_OK, DRIVER_OK = (
-    int(Status.ACKNOWLEDGE),
-    int(Status.DRIVER),
-    int(Status.FEATURES_OK),
-    int(Status.DRIVER_OK),
-)
-NEEDS_RESET = int(Status.DEVICE_NEEDS_RESET)
-VERSION_1 = 1 << Feature.VIRTIO_F_VERSION_1
 
 
 class DriverInitMonitor(Monitor):
@@ -264,3 +279,24 @@ class ConfigGenerationMonitor(Monitor):
 
     def finish(self) -> None:
         self._close(trailing=False)
+
+
+MONITORS: tuple[type[Monitor], ...] = (
+    DriverInitMonitor,
+    DeviceCoreMonitor,
+    ConfigGenerationMonitor,
+    DeviceStatusMonitor,
+    DeviceFeaturesMonitor,
+    DeviceEarlyConfigMonitor,
+    DeviceLegacyInitMonitor,
+    DriverFeatureBitsMonitor,
+    DriverFailureMonitor,
+    DriverLegacyFeaturesMonitor,
+    DriverResetWaitMonitor,
+    DriverStatusStepsMonitor,
+    DriverNeedsResetMonitor,
+    DriverConfigAccessMonitor,
+    DriverCleanupMonitor,
+    DriverQueueResetMonitor,
+    DeviceQueueResetMonitor,
+)

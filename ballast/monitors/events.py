@@ -33,7 +33,9 @@ class Kind:
     """The closed set of event kinds (the ``data`` keys each carries are listed)."""
 
     # observed by the device side (what the driver did)
-    STATUS_WRITTEN = "status_written"  # value, previous, legacy (the interface in use)
+    # value, previous, legacy (the interface in use), reset_pending (the device still shows
+    # an earlier reset as under way: the driver has not read status 0 since)
+    STATUS_WRITTEN = "status_written"
     DEVICE_RESET = "device_reset"  # cause: "driver" | "host"
     FEATURES_READ = "features_read"  # select, value
     DRIVER_FEATURES_WRITTEN = "driver_features_written"  # select, value
@@ -41,7 +43,9 @@ class Kind:
     QUEUE_CONFIGURED = "queue_configured"  # index, size, desc, avail, used
     QUEUE_ENABLED = "queue_enabled"  # index, enabled
     QUEUE_RESET = "queue_reset"  # index
-    QUEUE_RESET_READ = "queue_reset_read"  # index, value: the driver read queue_reset (PCI)
+    QUEUE_RESET_READ = "queue_reset_read"  # index, value: the driver read queue_reset back
+    # (no data): the device set DEVICE_NEEDS_RESET (its own state: what the driver must heed)
+    NEEDS_RESET_SET = "needs_reset_set"
     # index, value (the notification value written), width (bytes written; 0 where the
     # transport does not say)
     QUEUE_NOTIFIED = "queue_notified"
@@ -88,6 +92,9 @@ class Kind:
     # (with repeat: an earlier read since the ACK showed events) only if it is such a
     # repeat or shows undefined bits.
     MMIO_ACCESS = "mmio_access"
+    # queue, head, intact, at ("use" | "reset"): whether a buffer the device held still had
+    # the descriptors it had when made available
+    EXPOSED_BUFFER_CHECKED = "exposed_buffer_checked"
     # observed by the driver side (what the device did, and what the driver settled on)
     DRIVER_NEGOTIATED = "driver_negotiated"  # features, legacy: accepted by the device
     # role, head, request: a buffer the driver is about to make available; request is
@@ -107,8 +114,9 @@ class Kind:
     SUPPRESSION_HELD = "suppression_held"
     INTERRUPT = "interrupt"  # reason: "vring" | "config"
     DEVICE_STATUS_READ = "device_status_read"  # value
-    DEVICE_FEATURES_SEEN = "device_features_seen"  # value
-    CONFIG_SEEN = "config_seen"  # field, value, generation
+    DEVICE_FEATURES_SEEN = "device_features_seen"  # value, legacy (the interface in use)
+    # field, value, generation; status (the driver's status) when read during initialization
+    CONFIG_SEEN = "config_seen"
     FEATURES_OK_READBACK = "features_ok_readback"  # status, accepted, features (as written)
     QUEUE_SIZE_SEEN = "queue_size_seen"  # index, role, max_size
     DRIVER_RESET = "driver_reset"  # (no data): the driver reset the device; a status read follows
@@ -130,13 +138,18 @@ class Kind:
     # either side: a notification the observer sent with nothing new in it (queue: None
     # for a used buffer notification on a transport that does not name the queue)
     NOTIFY_SENT = "notify_sent"  # queue, spurious
-    # index, role, moved: the driver reset a queue and set it up again (its ring elsewhere)
-    QUEUE_RESTARTED = "queue_restarted"
     # index: the driver wrote the queue's 64-bit addresses high half first
     QUEUE_HALVES_HIGH_FIRST = "queue_halves_high_first"
     # offset, width, natural, pieced: a 32-bit config field read whole and in width-byte
     # pieces (put together in bus order) through the legacy interface
     CONFIG_PIECES_SEEN = "config_pieces_seen"
+    USED_RING_ERROR = "used_ring_error"  # queue, rule, detail: a used ring the driver rejected
+    STATUS_SET = "status_set"  # value: a device status the driver wrote (its own account)
+    # index, role, phase ("reset": seen reset, "enabled": live again), size; moved (the
+    # ring placed elsewhere, "enabled" only): the driver's own account of a queue reset
+    DRIVER_QUEUE_RESET = "driver_queue_reset"
+    # queue, rule: the driver side broke a ring rule on purpose (a test provoking an error)
+    RING_BROKEN = "ring_broken"
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

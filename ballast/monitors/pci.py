@@ -513,8 +513,8 @@ class PciQueueRestartMonitor(Monitor):
         super().reset_state()
         self._restarted: dict[int, str] = {}  # queue -> the clause its set-up exercises
 
-    def on_queue_restarted(self, event: Event) -> None:
-        if self.ctx.transport != "pci":
+    def on_driver_queue_reset(self, event: Event) -> None:
+        if self.ctx.transport != "pci" or event["phase"] != "enabled":
             return  # the same restart on virtio-mmio is mmio.driver.registers.22/.23
         moved = event["moved"]
         self._restarted[event["index"]] = f"pci.driver.common.{'09' if moved else '08'}"

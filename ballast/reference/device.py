@@ -37,6 +37,7 @@ DEFAULT_FEATURES = mask(
     Feature.VIRTIO_F_RING_RESET,
 )
 SCRIBBLE = b"\xa5" * PAGE_SIZE
+UNDEFINED_BIT = 6  # no balloon feature uses it (seeded bug offer_undefined_feature)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class DeviceOptions:
     # used flags, and avail_event (None: it follows the ring) held on every queue
     hold_avail_suppression: tuple[int, int | None] | None = None
     pci: PciOptions = field(default_factory=PciOptions)  # what a PCI function presents
+    reset_latency: int = 0  # status reads after a reset that still show it under way
     faults: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -89,6 +91,7 @@ class BalloonDevice:
         self.events = events
         self.model: VirtioDeviceModel
         self._ids = itertools.count(b.CMD_ID_MIN)
+        self._negotiations = 0  # FEATURES_OK decisions since power-on (survives resets)
         self._reset_state()
 
     # -- DeviceBackend ----------------------------------------------------------------------
@@ -96,8 +99,17 @@ class BalloonDevice:
     def attach(self, model: VirtioDeviceModel) -> None:
         self.model = model
 
+    @property
+    def reset_latency(self) -> int:
+        return self.options.reset_latency
+
     def host_features(self) -> int:
-        return self.options.features
+        features = self.options.features
+        if self._fault("offer_undefined_feature"):
+            features |= 1 << UNDEFINED_BIT
+        if self._fault("no_version_1"):
+            features &= ~mask(Feature.VIRTIO_F_VERSION_1)
+        return features
 
     def queue_max_sizes(self) -> list[int]:
         slots = b.device_queue_count(self.options.numbering, self.options.features)
@@ -107,6 +119,8 @@ class BalloonDevice:
         return b.config_size(self.options.features)
 
     def config_read(self, offset: int, size: int) -> bytes:
+        if self._fault("config_unreadable_before_features_ok") and not self._features_ok():
+            return bytes(size)
         layout = b"".join(
             v.to_bytes(4, self._config_order())
             for v in (self.num_pages, self.actual, self.cmd_id, self.poison_val)
@@ -114,6 +128,12 @@ class BalloonDevice:
         return layout[offset : offset + size]
 
     def config_write(self, offset: int, data: bytes) -> None:
+        if (
+            self._fault("legacy_config_write_needs_features")
+            and self.model.is_legacy
+            and not self.model.driver_features
+        ):
+            return  # seeded bug: an early legacy config write is dropped
         raw = bytearray(self._config_bytes)
         raw[offset : offset + len(data)] = data
         self._config_bytes = bytes(raw)
@@ -127,9 +147,16 @@ class BalloonDevice:
             self._acked_requests = 0
         if any(b.POISON_VAL <= i < b.POISON_VAL + 4 for i in touches):
             self.poison_val = int.from_bytes(raw[b.POISON_VAL : b.POISON_VAL + 4], order)
+        if self._fault("consume_before_driver_ok") and not self.model.status & 4:
+            self._use_everything()
 
     def accept_features(self, features: int) -> bool:
         tell = Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST
+        self._negotiations += 1
+        if self._fault("refuse_renegotiation") and self._negotiations > 1:
+            return False
+        if self._fault("refuse_partial_features") and features != self.host_features():
+            return False
         if self.options.reject_without_must_tell_host and has(self.options.features, tell):
             return has(features, tell)
         return True
@@ -146,7 +173,10 @@ class BalloonDevice:
 
     def _serve(self, index: int, notified: bool) -> None:
         role = self._roles().get(index)
-        if role is None or not self.model.status & 4:  # DRIVER_OK
+        # DRIVER_OK, or a legacy driver, which may use the device before it
+        # (seeded bug legacy_wait_for_driver_ok waits for DRIVER_OK there too)
+        early = self.model.is_legacy and not self._fault("legacy_wait_for_driver_ok")
+        if role is None or not (self.model.status & 4 or early) or self._stopped:
             return
         try:
             queue = self._queue(index)  # a misaligned ring part raises here
@@ -165,7 +195,10 @@ class BalloonDevice:
             self.events.emit(
                 "device", Kind.RING_ERROR, queue=index, rule=str(exc.rule), detail=exc.detail
             )
-            self.model.set_needs_reset()
+            if self._fault("error_without_needs_reset"):
+                self._stopped = True  # seeded bug: stuck, and nothing tells the driver
+            else:
+                self.model.set_needs_reset()
 
     def _window(self, index: int, queue: DeviceQueue, notified: bool) -> None:
         """Report how the avail idx moved since the device last served the queue, with the
@@ -192,7 +225,11 @@ class BalloonDevice:
         )
 
     def reset(self) -> None:
+        self._check_exposed("reset")
+        held = self._stats_held
         self._reset_state()
+        if self._fault("use_after_reset"):
+            self._stats_held = held  # seeded bug: still answers the old stats buffer
 
     # -- host interface (what QMP is to QEMU) -----------------------------------------------
 
@@ -208,12 +245,21 @@ class BalloonDevice:
     def request_stats(self) -> bool:
         """Return the held stats buffer so the driver refills it; False if none is held."""
         self.events.emit("host", Kind.HOST_ACTION, action="request_stats")
+        self._drop_stale_stats()
         if self._stats_held is None:
             return False
+        self._check_exposed("use")
         index, queue, chain = self._stats_held
         self._stats_held = None
         self._use(index, queue, chain, 0, Queue.STATS)
         return True
+
+    def enter_error_state(self) -> None:
+        """The device fails (as after an internal error): it stops serving its queues and
+        asks for a reset (DEVICE_NEEDS_RESET and a configuration change notification)."""
+        self.events.emit("host", Kind.HOST_ACTION, action="enter_error_state")
+        self._stopped = True
+        self.model.set_needs_reset()
 
     def read_stats(self) -> dict[int, int]:
         stats = dict(self._stats)
@@ -284,9 +330,54 @@ class BalloonDevice:
         self._rounds: list[HintRound] = []
         self._hint_cmd_seen: int | None = None
         self._reported: list[tuple[int, int]] = []
+        self._stopped = False
 
     def _fault(self, name: str) -> bool:
         return name in self.options.faults
+
+    def _features_ok(self) -> bool:
+        return self.model.is_legacy or bool(self.model.status & 8)
+
+    def _drop_stale_stats(self) -> None:
+        """A held stats buffer whose queue was reset since went with the reset."""
+        if self._stats_held is not None and not self._holds_live(*self._stats_held[:2]):
+            self._stats_held = None
+
+    def _holds_live(self, index: int, queue: DeviceQueue) -> bool:
+        """Whether ``queue`` is still the live ring of queue ``index`` (no queue reset
+        since it was taken; seeded bug serve_after_queue_reset ignores resets)."""
+        config = self.model.queue(index)
+        cached = self._queues.get(index)
+        current = cached is not None and cached[1] is queue and cached[0] == config.epoch
+        stale_ok = self._fault("serve_after_queue_reset") or self._fault("use_after_reset")
+        return (config.enabled and current) or stale_ok
+
+    def _check_exposed(self, at: str) -> None:
+        """Is the held stats buffer still described as it was when the driver exposed it?
+        (Checked when it is used, and when a reset takes it back.)"""
+        if self._stats_held is None:
+            return
+        index, queue, chain = self._stats_held
+        try:
+            again = queue.chain(chain.head)
+            intact = (again.out, again.in_) == (chain.out, chain.in_)
+        except QueueError:
+            intact = False
+        self.events.emit(
+            "device",
+            Kind.EXPOSED_BUFFER_CHECKED,
+            queue=index,
+            head=chain.head,
+            intact=intact,
+            at=at,
+        )
+
+    def _use_everything(self) -> None:
+        """Seeded bug consume_before_driver_ok: every available buffer used at once."""
+        for index, role in self._roles().items():
+            queue = self._queue(index)
+            while queue is not None and (chain := queue.pop()) is not None:
+                self._use(index, queue, chain, 0, role)
 
     def _config_order(self) -> str:
         # The balloon's config is little-endian even on legacy links (balloon.*.legacy.*).
@@ -321,13 +412,16 @@ class BalloonDevice:
         event_idx = has(negotiated, Feature.VIRTIO_F_EVENT_IDX)
         queue = DeviceQueue(
             self.host_mem,
-            config.size,
+            config.max_size if self._fault("ignore_new_queue_size") else config.size,
             QueueLayout(config.desc, config.avail, config.used, 0),
             event_idx=event_idx,
             indirect=has(negotiated, Feature.VIRTIO_F_INDIRECT_DESC),
             big_endian=self._data_big_endian(),
             faults=self.faults,
         )
+        if cached and self._fault("keep_ring_state_across_queue_reset"):
+            queue.last_avail_idx = queue._avail_shadow = cached[1].last_avail_idx
+            queue.used_idx = cached[1].used_idx  # seeded bug: indices of the previous life
         self._queues[index] = (config.epoch, queue)
         self.events.emit("device", Kind.USED_RING_SEEN, queue=index, flags=queue.used_flags())
         if self._fault("split_used_flags_invalid") and not event_idx:
@@ -466,6 +560,7 @@ class BalloonDevice:
 
     def _stats_buffer(self, index: int, queue: DeviceQueue, chain: Chain) -> None:
         data = self._read_out(chain)
+        self._drop_stale_stats()
         held_before = self._stats_held is not None
         entries = b.decode_stats(data, self._stats_big_endian())
         self._stats_buffers += 1

@@ -43,6 +43,7 @@ from ballast.virtio.splitq import (
     DESC_SIZE,
     Buffer,
     DriverQueue,
+    QueueError,
     UsedElem,
     layout,
     legacy_layout,
@@ -62,7 +63,11 @@ BALLOON_FEATURES = mask(
     F.VIRTIO_BALLOON_F_PAGE_REPORTING,
 )
 DEFAULT_ACCEPT = BALLOON_FEATURES | mask(
-    F.VIRTIO_F_INDIRECT_DESC, F.VIRTIO_F_EVENT_IDX, F.VIRTIO_F_VERSION_1, F.VIRTIO_F_RING_RESET
+    F.VIRTIO_F_ANY_LAYOUT,  # offered on legacy interfaces only
+    F.VIRTIO_F_INDIRECT_DESC,
+    F.VIRTIO_F_EVENT_IDX,
+    F.VIRTIO_F_VERSION_1,
+    F.VIRTIO_F_RING_RESET,
 )
 LINUX_STATS_ORDER = (0, 1, 2, 3, 8, 9, 4, 5, 6, 7)
 REPORT_CAPACITY = 32  # ranges per free page report request
@@ -70,6 +75,7 @@ CONFIG_RETRIES = 64  # generation-loop rounds before giving up on a changing con
 POLL_INTERVAL = 0.001
 _STATS_SLOT = PAGE_SIZE  # bytes reserved per stats buffer
 _CMD_SLOT = 8  # bytes reserved per hinting command buffer
+KNOWN_FEATURES = mask(*Feature)  # every bit the spec defines (for a balloon or any device)
 _UNOFFERED_CANDIDATES = (  # what fault accept_unoffered picks from: bits a driver knows
     *range(6),
     F.VIRTIO_F_INDIRECT_DESC,
@@ -130,6 +136,8 @@ class DriverPolicy:
     pci_cfg_access: bool = False  # device config through the PCI cfg capability (modern PCI)
     transitional: bool = True  # False: knows the modern interface only (PCI, pci.driver.legacy)
     address_high_first: bool = False  # modern PCI: queue addresses high half first (a MAY)
+    legacy_early_inflate: int = 0  # pages inflated before DRIVER_OK on legacy links, as old
+    # drivers did (the transitional device must support it: core.device.legacy.05)
     faults: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -243,7 +251,10 @@ class BalloonDriver:
             t.set_status(0)  # fault: goes on without seeing the reset complete
             self._reset_state()
         else:
-            t.reset()
+            if self._fault("no_wait_for_reset"):
+                t.set_status(0)  # fault: goes on without reading status 0 back
+            elif not (self._fault("reinit_without_reset") and self._status & Status.FAILED):
+                t.reset()  # fault reinit_without_reset: starts over from FAILED without one
             self._reset_state()
             self.events.emit("driver", Kind.DRIVER_RESET)
             self._read_status(after_reset=True)
@@ -255,7 +266,9 @@ class BalloonDriver:
             self._set_status(Status.ACKNOWLEDGE)
         self._set_status(Status.DRIVER)
         self.offered = offered = t.device_features()
-        self.events.emit("driver", Kind.DEVICE_FEATURES_SEEN, value=offered)
+        self.events.emit("driver", Kind.DEVICE_FEATURES_SEEN, value=offered, legacy=t.legacy)
+        if self._fault("fail_on_undefined_feature") and offered & ~KNOWN_FEATURES:
+            raise self._fail(DriverError(f"unknown feature bits in {offered:#x}"))  # fault
         written, accepted = self._choose_features(offered)
         if self._fault("config_write_before_features_ok"):
             t.config_write(b.ACTUAL, 4, 0)
@@ -265,18 +278,23 @@ class BalloonDriver:
             else 0
         )
         t.set_driver_features(written & ~held_back)
-        if not t.legacy:
+        if not t.legacy or self._fault("legacy_features_ok"):  # fault: FEATURES_OK on legacy
             self._confirm_features(written)
             if self._fault("features_after_features_ok"):
                 t.set_driver_features(written)
         self.negotiated = accepted
         self.events.emit("driver", Kind.DRIVER_NEGOTIATED, features=accepted, legacy=t.legacy)
+        if self._fault("driver_ok_before_queue_setup"):
+            self._set_status(Status.DRIVER_OK)  # fault: DRIVER_OK before the step it marks
         self._setup_queues()
         self._start_device()
 
     def remove(self) -> None:
         """Driver cleanup: reset the device, so no queue is live, and take back every page
         the device held (after a reset it holds none)."""
+        if self._fault("free_rings_before_reset"):
+            for vq in self._vqs.values():  # fault: rings wiped while the queues are live
+                self._mem.write(vq.queue.layout.desc, bytes(DESC_SIZE * vq.queue.size))
         self.transport.reset()
         self.events.emit("driver", Kind.DRIVER_RESET)
         self._read_status()
@@ -300,6 +318,7 @@ class BalloonDriver:
         self._cmd_slot = 0
         self._stats_available = 0
         self._stats_buffers = 0
+        self._stats_head = 0
         self._oom_hold: int | None = None
         self._used_since_ack = False  # fault split_no_spurious: a buffer reaped since the ack
         self._unannounced = 0  # fault use_without_deflate: reused, never deflated
@@ -313,6 +332,7 @@ class BalloonDriver:
             self._status = 0  # fault: ACKNOWLEDGE dropped from the write that sets DRIVER
         self._status |= bit
         self.transport.set_status(self._status)
+        self.events.emit("driver", Kind.STATUS_SET, value=self._status)
 
     def _read_status(self, after_reset: bool = False) -> int:
         t = self.transport
@@ -334,13 +354,23 @@ class BalloonDriver:
         legacy = self.transport.legacy
         version_1 = mask(F.VIRTIO_F_VERSION_1)
         if not legacy and not offered & version_1:
-            raise self._fail(DriverError("a modern transport without VIRTIO_F_VERSION_1"))
+            error = DriverError("a modern transport without VIRTIO_F_VERSION_1")
+            raise error if self._fault("give_up_silently") else self._fail(error)  # fault
+        missing = BALLOON_FEATURES & self.policy.accept & ~offered
+        if self._fault("require_every_feature") and missing:
+            raise self._fail(DriverError(f"balloon features {missing:#x} not offered"))  # fault
         accepted = offered & (self.policy.accept | (0 if legacy else version_1))
         if self._fault("decline_must_tell_host"):
             accepted &= ~mask(F.VIRTIO_BALLOON_F_MUST_TELL_HOST)
         if self._fault("decline_version_1"):
             accepted &= ~version_1
+        if self._fault("decline_any_layout"):
+            accepted &= ~mask(F.VIRTIO_F_ANY_LAYOUT)
+        if self._fault("accept_unused_bit"):
+            accepted |= offered & mask(F.VIRTIO_F_UNUSED)
         written = accepted
+        if self._fault("accept_undefined_feature"):
+            written |= offered & ~KNOWN_FEATURES  # fault: takes bits the spec does not define
         if self._fault("accept_unoffered"):
             width = 32 if legacy else 64
             extra = [bit for bit in _UNOFFERED_CANDIDATES if bit < width and not has(offered, bit)]
@@ -356,7 +386,10 @@ class BalloonDriver:
             "driver", Kind.FEATURES_OK_READBACK, status=status, accepted=kept, features=written
         )
         if not kept and not self._fault("ignore_features_ok_refusal"):
-            raise self._fail(FeaturesRefused(f"FEATURES_OK refused for {written:#x}"))
+            error = FeaturesRefused(f"FEATURES_OK refused for {written:#x}")
+            if self._fault("configure_after_refusal"):
+                self._setup_queues()  # fault: goes on with the queues before giving up
+            raise error if self._fault("no_failed_on_refusal") else self._fail(error)
 
     def _setup_queues(self) -> None:
         """Place each queue's ring in the private area (legacy layout where the transport
@@ -435,40 +468,6 @@ class BalloonDriver:
         if Queue.HINT in self._vqs:
             self._buffers["cmd"] = arena.alloc(_CMD_SLOT * self._vqs[Queue.HINT].queue.size)
 
-    def reset_queue(self, role: Queue) -> None:
-        """Reset one live queue (VIRTIO_F_RING_RESET); it stays out of use until
-        :meth:`restart_queue`."""
-        if not self._has(F.VIRTIO_F_RING_RESET):
-            raise NotSupported("VIRTIO_F_RING_RESET was not negotiated")
-        self.transport.reset_queue(self._vqs[role].index)
-
-    def restart_queue(self, role: Queue, relocate: bool = False) -> None:
-        """Bring a reset queue back: its ring zeroed in place or, with ``relocate``, a
-        new ring of half the size elsewhere (the driver may change the values)."""
-        t = self.transport
-        vq = self._vqs[role]
-        queue = vq.queue
-        if relocate:
-            size = max(1, queue.size // 2)
-            ring = layout(size, self._arena.alloc(layout(size, 0).end, PAGE_SIZE))
-            queue = DriverQueue(
-                self._mem,
-                size,
-                ring,
-                event_idx=self._has(F.VIRTIO_F_EVENT_IDX),
-                indirect=self._has(F.VIRTIO_F_INDIRECT_DESC),
-                big_endian=self._native_big_endian,
-            )
-        else:
-            queue.reset()
-        ring = queue.layout
-        t.setup_queue(vq.index, queue.size, ring.desc, ring.avail, ring.used)
-        t.enable_queue(vq.index)
-        self._vqs[role] = _Vq(vq.index, role, queue, self)
-        self.events.emit(
-            "driver", Kind.QUEUE_RESTARTED, index=vq.index, role=str(role), moved=relocate
-        )
-
     def stop_queue(self, role: Queue) -> None:
         """Stop one live queue with QueueReady (virtio-mmio version 2 only); its ring
         stays where it is."""
@@ -503,7 +502,10 @@ class BalloonDriver:
             self._write_poison_val()
         if self._fault("kick_before_driver_ok"):
             t.notify((stats or self._vqs[Queue.INFLATE]).index)  # fault: before DRIVER_OK
+        if t.legacy and self.policy.legacy_early_inflate:
+            self._inflate(self.policy.legacy_early_inflate)
         self._reap_async()  # a device that used buffers before DRIVER_OK shows here
+        self._ack_interrupts()  # ... and one that sent used buffer notifications
         self._set_status(Status.DRIVER_OK)
         self.live = True
         if poison and self._fault("poison_write_after_driver_ok"):
@@ -512,7 +514,18 @@ class BalloonDriver:
             self._write_poison_val()  # fault: rewritten while DRIVER_OK is set
         if stats is not None:
             stats.kick()
+            if self._fault("rewrite_exposed_buffer"):
+                self._shorten_exposed(stats)
         self._config_pending = True
+
+    def _shorten_exposed(self, vq: _Vq) -> None:
+        """Fault rewrite_exposed_buffer: cut an entry off the length of the stats buffer
+        the device holds (the descriptor of an exposed buffer of a live queue)."""
+        head = self._stats_head
+        addr = vq.queue.layout.desc + DESC_SIZE * head + 8
+        order = "big" if self._native_big_endian else "little"
+        length = int.from_bytes(self._mem.read(addr, 4), order)
+        self._mem.write(addr, (length - b.STAT_SIZE).to_bytes(4, order))
 
     def _write_poison_val(self) -> None:
         self.transport.config_write(b.POISON_VAL, 4, self.policy.poison_val)
@@ -533,12 +546,83 @@ class BalloonDriver:
         self._ack_interrupts()
         if self._config_pending:
             self._config_pending = False
-            if self._read_status() & Status.DEVICE_NEEDS_RESET:
+            needs_reset = self._read_status() & Status.DEVICE_NEEDS_RESET
+            if needs_reset and not self._fault("ignore_needs_reset"):  # fault: carries on
                 self.live = False
                 raise DeviceNeedsReset("the device set DEVICE_NEEDS_RESET")
             worked = self._read_config() or worked
         worked = self.reconcile() or worked
         return self._hint_step() or worked
+
+    def reset_queue(self, role: Queue) -> None:
+        """VIRTIO_F_RING_RESET: reset one queue and wait until the device shows it done;
+        it stays out of use until :meth:`restart_queue`."""
+        if not self._has(F.VIRTIO_F_RING_RESET):
+            raise NotSupported("VIRTIO_F_RING_RESET was not negotiated")
+        index = self._vqs[role].index
+        # fault skip_queue_reset_check: never reads the register back
+        self.transport.reset_queue(index, check=not self._fault("skip_queue_reset_check"))
+        size = self._vqs[role].queue.size
+        self.events.emit(
+            "driver", Kind.DRIVER_QUEUE_RESET, index=index, role=str(role), phase="reset", size=size
+        )
+
+    def restart_queue(self, role: Queue, size: int | None = None, relocate: bool = False) -> None:
+        """Give a reset queue fresh rings (``size`` entries, at most the old size; with
+        ``relocate`` somewhere new, else where the old ones were) and make it live again,
+        as at initialization; a stats queue gets a new buffer."""
+        old = self._vqs[role]
+        size = size or old.queue.size
+        if size > old.queue.size:
+            raise ValueError(f"a re-enabled queue cannot grow beyond {old.queue.size}")
+        base = (
+            self._arena.alloc(layout(size, 0).end, PAGE_SIZE) if relocate else old.queue.layout.desc
+        )
+        ring = layout(size, base)
+        queue = DriverQueue(
+            self._mem,
+            size,
+            ring,
+            event_idx=self._has(F.VIRTIO_F_EVENT_IDX),
+            indirect=old.queue.indirect,
+            big_endian=self._native_big_endian,
+        )
+        t = self.transport
+        if not self._fault("reenable_without_setup"):  # fault: enabled with no ring given
+            t.setup_queue(old.index, size, ring.desc, ring.avail, ring.used)
+        t.enable_queue(old.index)
+        self._vqs[role] = vq = _Vq(old.index, role, queue, self)
+        self.events.emit(
+            "driver",
+            Kind.DRIVER_QUEUE_RESET,
+            index=old.index,
+            role=str(role),
+            phase="enabled",
+            size=size,
+            moved=relocate,
+        )
+        if role is Queue.STATS:
+            self._stats_available = 0
+            self._submit_stats(initial=False)
+            vq.kick()
+
+    def observe(self) -> None:
+        """Look at what the device did without acting on it (a test checking a device
+        that should be quiet): reap every ring and read the interrupt reasons, reported
+        as an INTERRUPT event even when there are none."""
+        for vq in self._vqs.values():
+            try:
+                vq.reap()
+            except QueueError as exc:
+                self.events.emit(
+                    "driver",
+                    Kind.USED_RING_ERROR,
+                    queue=vq.index,
+                    rule=str(exc.rule),
+                    detail=exc.detail,
+                )
+        reasons = self.transport.ack_interrupt()
+        self.events.emit("driver", Kind.INTERRUPT, reasons=sorted(reasons))
 
     def run_until_idle(self, timeout: float = 5.0) -> None:
         """Handle interrupts until nothing is left to do: requests answered, the balloon at
@@ -589,7 +673,8 @@ class BalloonDriver:
         anything changed."""
         t = self.transport
         fields = [("num_pages", b.NUM_PAGES)]
-        if self._has(F.VIRTIO_BALLOON_F_FREE_PAGE_HINT):
+        # fault read_unoffered_config: reads the command ID whether or not it exists
+        if self._has(F.VIRTIO_BALLOON_F_FREE_PAGE_HINT) or self._fault("read_unoffered_config"):
             fields.append(("free_page_hint_cmd_id", b.FREE_PAGE_HINT_CMD_ID))
         generation = None
         if self._fault("ignore_generation"):
@@ -827,7 +912,7 @@ class BalloonDriver:
             raise DriverError(f"{len(entries)} statistics do not fit a {_STATS_SLOT}-byte buffer")
         addr = self._buffers["stats"] + _STATS_SLOT * (number % 2)
         self._mem.write(addr, data)
-        self._vqs[Queue.STATS].add([(addr, len(data))], [], {"entries": entries})
+        self._stats_head = self._vqs[Queue.STATS].add([(addr, len(data))], [], {"entries": entries})
         self._stats_buffers += 1
         self._stats_available += 1
         self.stats_sent = entries
@@ -991,7 +1076,9 @@ class BalloonDriver:
         if self._fault("report_use_before_ack"):
             self._write_pattern(pfns[0])  # fault: used before the ack
         self._wait(vq, head)
-        if not poison and self._fault("report_trust_content"):
+        if (poison and self._fault("report_read_back")) or (
+            not poison and self._fault("report_trust_content")
+        ):
             for run in group:
                 self._mem.read(run.start << b.PFN_SHIFT, PATTERN_SIZE)  # fault: read first
         self._check_trusted(pfns, "report-content")

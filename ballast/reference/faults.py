@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ballast.errors import UsageError
 from ballast.reference.fault import Fault
+from ballast.reference.faults_core import CORE_FAULTS
 from ballast.reference.faults_mmio import MMIO_FAULTS
 from ballast.reference.faults_pci import PCI_FAULTS
 from ballast.reference.faults_split import SPLIT_FAULTS
@@ -296,10 +297,11 @@ _FAULTS = [
         "driver",
         "balloon.device.features.01",
         "goes on to DRIVER_OK after the device refused FEATURES_OK",
-        also=("core.driver.init.03",),
+        also=("core.driver.init.03", "core.driver.init.05", "core.driver.init.06"),
         why_also=(
             "carrying on without FEATURES_OK, the driver's later config writes "
-            "(actual) all come before FEATURES_OK"
+            "(actual) all come before FEATURES_OK; and carrying on is continuing the "
+            "initialization that went wrong, without FAILED"
         ),
     ),
     # --- reference driver: core and transports ---------------------------------------------
@@ -580,7 +582,7 @@ _FAULTS = [
 ]
 
 FAULTS: dict[tuple[str, str], Fault] = {
-    (f.side, f.name): f for f in (*_FAULTS, *SPLIT_FAULTS, *PCI_FAULTS, *MMIO_FAULTS)
+    (f.side, f.name): f for f in (*_FAULTS, *SPLIT_FAULTS, *PCI_FAULTS, *MMIO_FAULTS, *CORE_FAULTS)
 }
 
 

@@ -32,6 +32,8 @@ _DRIVER_OK = int(Status.DRIVER_OK)
 _FEATURES_OK = int(Status.FEATURES_OK)
 _NEEDS_RESET = int(Status.DEVICE_NEEDS_RESET)
 _WORD = 0xFFFFFFFF
+# Offered on every legacy interface: ANY_LAYOUT (27) and UNUSED (30), core.device.legacy.08
+_LEGACY_OFFER = 1 << Feature.VIRTIO_F_ANY_LAYOUT | 1 << Feature.VIRTIO_F_UNUSED
 
 
 class InterruptLine(Protocol):
@@ -149,6 +151,7 @@ class VirtioDeviceModel:
         """Seeded bugs of the generic part (names from ballast.reference.faults)."""
         self._queues = [QueueConfig(i, m, size=m) for i, m in enumerate(backend.queue_max_sizes())]
         self.status = 0
+        self._reset_reads = 0  # status reads still showing a reset as under way
         self.isr = 0
         self.config_generation = 0
         self.driver_features = 0
@@ -186,25 +189,29 @@ class VirtioDeviceModel:
 
     def _offered(self) -> int:
         features = self.backend.host_features()
-        return features if self.modern_capable else features & _WORD
+        if self.modern_capable:
+            return features
+        legacy = 0 if "legacy_no_any_layout" in self.faults else _LEGACY_OFFER
+        return features & _WORD | legacy
 
     # -- status and reset ----------------------------------------------------------------
-
-    def read_status(self) -> int:
-        """The driver read ``device status`` (recorded: after a reset the PCI driver must
-        see 0 before it goes on)."""
-        self.events.emit("device", Kind.STATUS_READ, value=self.status)
-        return self.status
 
     def write_status(self, value: int) -> None:
         """The driver wrote ``device status``: 0 resets; FEATURES_OK is decided here."""
         previous = self.status
         self.events.emit(
-            "device", Kind.STATUS_WRITTEN, value=value, previous=previous, legacy=self._legacy_link
+            "device",
+            Kind.STATUS_WRITTEN,
+            value=value,
+            previous=previous,
+            legacy=self._legacy_link,
+            reset_pending=self._reset_reads > 0,
         )
         if value == 0:
             self.reset("driver")
+            self._reset_reads = getattr(self.backend, "reset_latency", 0)
             return
+        self._reset_reads = 0
         value |= previous & _NEEDS_RESET  # only a reset clears the device's own bit
         deciding = value & _FEATURES_OK and not previous & _FEATURES_OK and not self._legacy_link
         if deciding and not self._accept(self.driver_features):
@@ -212,6 +219,17 @@ class VirtioDeviceModel:
         self.status = value
         if value & _DRIVER_OK and not previous & _DRIVER_OK:
             self.backend.driver_ok()
+
+    def read_status(self) -> int:
+        """The driver read ``device status`` (recorded: after a reset the driver must see
+        0 before it goes on); a device that takes a while to reset (the backend's
+        ``reset_latency``) shows a non-zero value for that many reads after a reset."""
+        value = self.status
+        if self._reset_reads:
+            self._reset_reads -= 1
+            value |= int(Status.ACKNOWLEDGE)
+        self.events.emit("device", Kind.STATUS_READ, value=value)
+        return value
 
     def _accept(self, features: int) -> bool:
         """The device's FEATURES_OK decision: a subset of the offer, VERSION_1 unless the
@@ -245,7 +263,8 @@ class VirtioDeviceModel:
         exist on legacy links; a live driver gets a config change notification."""
         if not self._legacy_link:
             self.status |= _NEEDS_RESET
-        if self.status & _DRIVER_OK:
+            self.events.emit("device", Kind.NEEDS_RESET_SET)
+        if self.status & _DRIVER_OK and "needs_reset_without_notice" not in self.faults:
             self._set_isr(self.isr | ISR_CONFIG)
 
     # -- features -------------------------------------------------------------------------
@@ -389,6 +408,11 @@ class VirtioDeviceModel:
         if "queue_reset_sticks" in self.faults:
             self._reset_sticks.add(queue.index)
         self.events.emit("device", Kind.QUEUE_RESET, index=queue.index)
+
+    def read_queue_reset(self) -> int:
+        """The driver read queue_reset back (resets complete at once: it reads 0)."""
+        self.events.emit("device", Kind.QUEUE_RESET_READ, index=self.queue_select, value=0)
+        return 0
 
     def notify(self, index: int, value: int, width: int = 0) -> None:
         """Available buffer notification for queue ``index`` (``value`` as written, in a

@@ -568,6 +568,11 @@ class DeviceQueue:
         self._popped.add(head)
         return chain
 
+    def chain(self, head: int) -> Chain:
+        """Re-read (and re-validate) the chain at ``head`` without taking anything: a device
+        checking that a buffer it holds is still what the driver exposed."""
+        return self._walk(head)
+
     def _walk(self, head: int) -> Chain:
         """Follow and validate the chain at ``head`` (a bounded walk: at most ``size``
         descriptors), consuming it even when it turns out malformed."""

@@ -34,3 +34,8 @@ def test_leaves_reported_pages_alone_until_the_ack(balloon):
 @pytest.mark.clause("balloon.driver.reporting.05")
 def test_reports_large_ranges(balloon):
     s.report(balloon())
+
+
+@pytest.mark.clause("balloon.driver.reporting.06")
+def test_leaves_reported_pages_alone_until_reused(balloon):
+    s.report(balloon())

@@ -67,8 +67,9 @@ class Transport(Protocol):
     def enable_queue(self, index: int) -> None:
         """Make queue ``index`` live."""
 
-    def reset_queue(self, index: int) -> None:
-        """Reset one queue (VIRTIO_F_RING_RESET; PCI modern and MMIO v2 only)."""
+    def reset_queue(self, index: int, check: bool = True) -> None:
+        """Reset one queue (VIRTIO_F_RING_RESET; PCI modern and MMIO v2 only) and, unless
+        ``check`` is False, read the register back until the device shows it done."""
 
     def notify(self, index: int) -> None:
         """Available buffer notification for queue ``index``."""
@@ -232,7 +233,7 @@ class BaseTransport(ABC):
             count += 1
         return count
 
-    def reset_queue(self, index: int) -> None:
+    def reset_queue(self, index: int, check: bool = True) -> None:
         raise TransportError(f"{self.name} has no queue reset")
 
     def config_read(self, offset: int, size: int) -> int:

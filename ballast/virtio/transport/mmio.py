@@ -197,13 +197,13 @@ class MmioTransport(BaseTransport):
         self._select(index)
         self._regs.write(Mmio.QUEUE_PFN, 4, pfn)
 
-    def reset_queue(self, index: int) -> None:
+    def reset_queue(self, index: int, check: bool = True) -> None:
         if self.legacy:
             super().reset_queue(index)
         self._select(index)
         self._regs.write(Mmio.QUEUE_RESET, 4, 1)
-        if self._fault("mmio_queue_reset_no_wait"):
-            return  # fault: takes the reset as done at once
+        if self._fault("mmio_queue_reset_no_wait") or not check:
+            return  # fault (or the caller's wish): the reset taken as done at once
         wait_for_zero(self.bus, lambda: self.queue_reset_value(index), f"reset of queue {index}")
 
     def queue_reset_value(self, index: int) -> int:
