@@ -7,7 +7,8 @@ from ballast.reference.fault import Fault
 
 STUCK_QUEUE = (
     "a re-enabled queue the device cannot serve leaves the driver's next request"
-    " unanswered, whatever actual says"
+    " unanswered, whatever actual says; on PCI that is also failing the driver's permission"
+    " to re-enable a reset queue"
 )
 
 CORE_FAULTS: list[Fault] = [
@@ -93,7 +94,7 @@ CORE_FAULTS: list[Fault] = [
         "device",
         "core.device.vq-reset.02",
         "keeps a reset queue's ring indices when it is re-enabled",
-        also=("balloon.driver.operation.12",),
+        also=("balloon.driver.operation.12", "pci.driver.common.08"),
         why_also=STUCK_QUEUE,
     ),
     Fault(
@@ -134,7 +135,7 @@ CORE_FAULTS: list[Fault] = [
         "core.driver.features.05",
         "accepts offered feature bits the spec does not define",
         also=("core.driver.features.04",),
-        why_also="accepting a bit is acting on it, the opposite of ignoring it",
+        why_also=("accepting a bit is acting on it, the opposite of ignoring it"),
     ),
     Fault(
         "fail_on_undefined_feature",
@@ -142,7 +143,7 @@ CORE_FAULTS: list[Fault] = [
         "core.driver.features.08",
         "sets FAILED when the device offers a feature bit the spec does not define",
         also=("core.driver.features.04",),
-        why_also="giving up because of a bit is acting on it, the opposite of ignoring it",
+        why_also=("giving up because of a bit is acting on it, the opposite of ignoring it"),
     ),
     Fault(
         "require_every_feature",
@@ -162,7 +163,7 @@ CORE_FAULTS: list[Fault] = [
         "core.driver.status.03",
         "starts initialization again after FAILED without resetting the device",
         also=("core.driver.status.02",),
-        why_also="writing ACKNOWLEDGE over a status holding FAILED clears FAILED and the rest",
+        why_also=("writing ACKNOWLEDGE over a status holding FAILED clears FAILED and the rest"),
     ),
     Fault(
         "driver_ok_before_queue_setup",
@@ -175,6 +176,11 @@ CORE_FAULTS: list[Fault] = [
         "driver",
         "core.driver.reset.01",
         "starts initializing after writing status 0 without reading status 0 back",
+        also=("pci.driver.common.05",),
+        why_also=(
+            "on PCI the same rule is also the common configuration's: wait for device_status to "
+            "read 0"
+        ),
     ),
     Fault(
         "ignore_needs_reset",
@@ -217,6 +223,11 @@ CORE_FAULTS: list[Fault] = [
         "driver",
         "core.driver.config.03",
         "reads free_page_hint_cmd_id although VIRTIO_BALLOON_F_FREE_PAGE_HINT was not offered",
+        also=("mmio.driver.registers.01",),
+        why_also=(
+            "on virtio-mmio a config field of an unoffered feature is also a location the register"
+            " layout does not describe for this device"
+        ),
     ),
     Fault(  # a balloon clause given to this area
         "report_read_back",
@@ -241,11 +252,18 @@ CORE_FAULTS: list[Fault] = [
         "driver",
         "core.driver.vq-reset.01",
         "re-enables a reset queue without reading queue_reset back",
+        also=("mmio.driver.registers.21", "pci.driver.common.07"),
+        why_also=("each transport states the same rule for its queue reset register"),
     ),
     Fault(
         "reenable_without_setup",
         "driver",
         "core.driver.vq-reset.03",
         "re-enables a reset queue without giving its ring addresses again",
+        also=("pci.driver.common.04",),
+        why_also=(
+            "on PCI enabling a queue with no ring given is also enabling it before configuring its"
+            " other fields"
+        ),
     ),
 ]

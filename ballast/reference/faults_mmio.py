@@ -14,7 +14,9 @@ _PLACEHOLDER = (
 
 _UNANSWERED = (
     "the inflate request the restarted queue never serves is also, to the balloon's "
-    "acknowledgement monitor, a device that stops acknowledging before actual is updated"
+    "acknowledgement monitor, a device that stops acknowledging before actual is updated; "
+    "and a queue reset wrongly through QueueReset is one the core chapter's queue reset "
+    "rules (vq-reset) see as well"
 )
 
 MMIO_FAULTS: list[Fault] = [
@@ -158,6 +160,8 @@ MMIO_FAULTS: list[Fault] = [
         "driver",
         "mmio.driver.registers.21",
         "sets a reset queue up again without reading QueueReset back",
+        also=("core.driver.vq-reset.01",),
+        why_also="the core chapter states the same rule for every transport",
     ),
     Fault(
         "mmio_stop_without_readback",
@@ -219,7 +223,7 @@ MMIO_FAULTS: list[Fault] = [
         "device",
         "mmio.device.registers.10",
         "keeps a reset queue's ring state (indices) when it is enabled again",
-        also=("balloon.driver.operation.12",),
+        also=("balloon.driver.operation.12", "core.device.vq-reset.02"),
         why_also=_UNANSWERED,
     ),
     Fault(
@@ -233,7 +237,7 @@ MMIO_FAULTS: list[Fault] = [
         "device",
         "mmio.driver.registers.22",
         "ignores QueueReady = 1 for a queue reset since the device reset",
-        also=("balloon.driver.operation.12",),
+        also=("balloon.driver.operation.12", "core.device.vq-reset.02"),
         why_also=_UNANSWERED,
     ),
     Fault(
@@ -241,7 +245,7 @@ MMIO_FAULTS: list[Fault] = [
         "device",
         "mmio.driver.registers.23",
         "keeps a reset queue's layout and drops the driver's new values",
-        also=("balloon.driver.operation.12",),
+        also=("balloon.driver.operation.12", "core.device.vq-reset.03"),
         why_also=_UNANSWERED,
     ),
     Fault(

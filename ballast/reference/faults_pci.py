@@ -153,6 +153,8 @@ PCI_FAULTS += [
         "driver",
         "pci.driver.common.07",
         "takes a queue reset as complete without reading queue_reset back",
+        also=("core.driver.vq-reset.01",),
+        why_also="the core chapter states the same rule for every transport",
     ),
 ]
 PCI_FAULTS += [
@@ -200,7 +202,8 @@ PCI_FAULTS += [
 ]
 UNSERVED_INFLATEQ = (
     "the inflate request on the queue the device no longer serves goes unanswered, which "
-    "is also a device that stopped acknowledging inflate requests"
+    "is also a device that stopped acknowledging inflate requests, and a queue not reset "
+    "to its default state as the core chapter asks"
 )
 PCI_FAULTS += [
     Fault(
@@ -208,7 +211,7 @@ PCI_FAULTS += [
         "device",
         "pci.driver.common.08",
         "ignores queue_enable for a queue once reset (intolerant of re-enabling it)",
-        also=("balloon.driver.operation.12",),
+        also=("balloon.driver.operation.12", "core.device.vq-reset.02"),
         why_also=UNSERVED_INFLATEQ,
     ),
     Fault(
@@ -216,7 +219,7 @@ PCI_FAULTS += [
         "device",
         "pci.driver.common.09",
         "keeps a queue's ring from before its reset (intolerant of new addresses)",
-        also=("balloon.driver.operation.12",),
+        also=("balloon.driver.operation.12", "core.device.vq-reset.02"),
         why_also=UNSERVED_INFLATEQ,
     ),
     Fault(
