@@ -57,6 +57,12 @@ LEGACY_BAR = 0
 MODERN_BAR_SIZE = 0x4000
 _REGION = 0x1000  # each modern structure gets one 4 KiB region of BAR4 (as in QEMU)
 _COMMON, _ISR, _DEVICE, _NOTIFY = 0, 1, 2, 3  # region numbers
+_REGIONS = (
+    (CapType.COMMON, _COMMON),
+    (CapType.ISR, _ISR),
+    (CapType.DEVICE, _DEVICE),
+    (CapType.NOTIFY, _NOTIFY),
+)
 NOTIFY_MULTIPLIER = 4
 QEMU_SUBSYSTEM_ID = 0x1100  # QEMU's modern subsystem ID; the spec asks for >= 0x40
 
@@ -264,15 +270,24 @@ class VirtioPciDevice(PciDevice):
         if model.legacy_capable and device_type not in TRANSITIONAL_PCI_DEVICE_IDS:
             raise ValueError(f"device type {device_type} has no transitional PCI ID")
         legacy = model.legacy_capable
+        # fault: a transitional device with the modern revision or subsystem ID and the
+        # other way round (judging the device)
+        faults = model.faults
+        revision = 0 if legacy else 1
+        subsystem = device_type if legacy else QEMU_SUBSYSTEM_ID
+        if {"transitional_revision_1", "modern_revision_0"} & faults:
+            revision = 1 - revision
+        if {"transitional_subsystem_modern", "modern_subsystem_type"} & faults:
+            subsystem = QEMU_SUBSYSTEM_ID if legacy else device_type
         super().__init__(
             VIRTIO_PCI_VENDOR,
             TRANSITIONAL_PCI_DEVICE_IDS[device_type]
             if legacy
             else MODERN_PCI_DEVICE_BASE + device_type,
             class_code=0xFF0000,
-            revision=0 if legacy else 1,
+            revision=revision,
             subsystem_vendor_id=VIRTIO_PCI_VENDOR,
-            subsystem_id=device_type if legacy else QEMU_SUBSYSTEM_ID,
+            subsystem_id=subsystem,
         )
         self.model = model
         self.irq = irq
@@ -285,24 +300,35 @@ class VirtioPciDevice(PciDevice):
             size = 1 << (Legacy.CONFIG + model.backend.config_size() - 1).bit_length()
             self.set_bar(LEGACY_BAR, Bar("io", size, _LegacyHeader(model)))
         if model.modern_capable:
+            layout = _ModernLayout.for_faults(faults)
             self.set_bar(
-                MODERN_BAR, Bar("mem64", MODERN_BAR_SIZE, _ModernBar(model), prefetchable=True)
+                MODERN_BAR,
+                Bar("mem64", MODERN_BAR_SIZE, _ModernBar(model, layout), prefetchable=True),
             )
-            self._add_virtio_caps()
+            self._add_virtio_caps(layout, faults)
         model.connect_irq(self)
 
-    def _add_virtio_caps(self) -> None:
-        """Capabilities in QEMU's order; each structure's cap covers its whole region."""
-        regions = ((CapType.COMMON, _COMMON), (CapType.ISR, _ISR), (CapType.DEVICE, _DEVICE))
-        for cfg_type, region in regions:
-            self.add_capability(_virtio_cap(cfg_type, MODERN_BAR, region * _REGION, _REGION))
-        self.add_capability(
-            _virtio_cap(CapType.NOTIFY, MODERN_BAR, _NOTIFY * _REGION, _REGION, NOTIFY_MULTIPLIER)
-        )
-        # bar, offset, length and pci_cfg_data are the driver's to write
-        writable = bytes(4) + b"\xff" + bytes(3) + b"\xff" * 12
-        offset = self.add_capability(_virtio_cap(CapType.PCI_CFG, 0, 0, 0, 0), writable)
-        self._cfg_data = offset + Cap.PCI_CFG_DATA
+    def _add_virtio_caps(self, layout: _ModernLayout, faults: frozenset[str]) -> None:
+        """Capabilities in QEMU's order; each structure's cap covers its whole region
+        (the seeded bugs of the device's capability list are here)."""
+        first = self._cap_end
+        for cfg_type, region in _REGIONS:
+            if f"omit_{cfg_type.name.lower()}_cap" in faults:
+                continue
+            extra = layout.multiplier if cfg_type == CapType.NOTIFY else None
+            body = _virtio_cap(
+                cfg_type, MODERN_BAR, layout.offset(region), layout.length(region), extra
+            )
+            if extra is not None and "notify_cap_len_short" in faults:
+                body = body[:2] + bytes([16]) + body[3:]  # multiplier left out of cap_len
+            self.add_capability(body)
+        if "omit_pci_cfg_cap" not in faults:
+            # bar, offset, length and pci_cfg_data are the driver's to write
+            writable = bytes(4) + b"\xff" + bytes(3) + b"\xff" * 12
+            offset = self.add_capability(_virtio_cap(CapType.PCI_CFG, 0, 0, 0, 0), writable)
+            self._cfg_data = offset + Cap.PCI_CFG_DATA
+        if "cap_list_loop" in faults:
+            self.config[self._cap_link] = first  # the last next pointer leads back
 
     # -- INTx ------------------------------------------------------------------------
 
@@ -423,16 +449,50 @@ def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
     return registers
 
 
+@dataclass(frozen=True, slots=True)
+class _ModernLayout:
+    """Where each structure starts in its region of BAR4 (``skew`` bytes in), the notify
+    multiplier and the notify window's length: QEMU's layout unless a seeded bug moves
+    something."""
+
+    skew: dict[int, int]
+    multiplier: int = NOTIFY_MULTIPLIER
+    notify_length: int = _REGION
+
+    @classmethod
+    def for_faults(cls, faults: frozenset[str]) -> _ModernLayout:
+        skews = {"common_cfg_misaligned": (_COMMON, 2), "device_cfg_misaligned": (_DEVICE, 2)}
+        skews["notify_cfg_odd_offset"] = (_NOTIFY, 1)
+        lengths = {"notify_length_1": 1, "notify_length_one_queue": 2}
+        return cls(
+            dict(skews[name] for name in faults if name in skews),
+            6 if "notify_multiplier_6" in faults else NOTIFY_MULTIPLIER,
+            min([lengths[name] for name in faults if name in lengths], default=_REGION),
+        )
+
+    def offset(self, region: int) -> int:
+        return region * _REGION + self.skew.get(region, 0)
+
+    def length(self, region: int) -> int:
+        return self.notify_length if region == _NOTIFY else _REGION - self.skew.get(region, 0)
+
+    def locate(self, offset: int) -> tuple[int, int]:
+        """(region, offset into its structure) of an offset into BAR4."""
+        region = offset >> 12
+        return region, offset - self.offset(region)
+
+
 class _ModernBar:
     """BAR4 of a modern device: four 4 KiB regions, decoded by region number."""
 
-    def __init__(self, model: VirtioDeviceModel) -> None:
+    def __init__(self, model: VirtioDeviceModel, layout: _ModernLayout) -> None:
         self._model = model
+        self._layout = layout
         self._common = RegisterBank("pci-common", _common_registers(model), model.events)
 
     def read(self, offset: int, width: int) -> int:
         model = self._model
-        region = offset >> 12
+        region, offset = self._layout.locate(offset)
         if region == _ISR:
             return model.read_isr()  # any read of the ISR region clears it, as in QEMU
         if region == _COMMON:
@@ -440,20 +500,20 @@ class _ModernBar:
             return self._common.read(offset, width)
         if region == _DEVICE:
             model.use_interface(False)
-            return int.from_bytes(model.config_read(offset - _DEVICE * _REGION, width), "little")
+            return int.from_bytes(model.config_read(offset, width), "little")
         return 0
 
     def write(self, offset: int, width: int, value: int) -> None:
         model = self._model
-        region = offset >> 12
+        region, offset = self._layout.locate(offset)
         if region == _NOTIFY:
-            model.notify((offset - _NOTIFY * _REGION) // NOTIFY_MULTIPLIER, value)
+            model.notify(offset // self._layout.multiplier, value)
         elif region == _COMMON:
             model.use_interface(False)
             self._common.write(offset, width, value)
         elif region == _DEVICE:
             model.use_interface(False)
-            model.config_write(offset - _DEVICE * _REGION, value.to_bytes(width, "little"))
+            model.config_write(offset, value.to_bytes(width, "little"))
 
 
 def _legacy_registers(m: VirtioDeviceModel) -> dict[int, Register]:

@@ -78,6 +78,17 @@ class Kind:
     GUEST_DATA_CORRUPTED = "guest_data_corrupted"  # pfn, expected, found, when
     HINT_RELEASED_EARLY = "hint_released_early"  # pfns: hinted pages reused before DONE
     ISR_READ = "isr_read"  # value, repeat (a second read right after the first)
+    # PCI, what the driver read of the function (suites/pci_walk.py): the config header,
+    # each capability of the list (fields as raw little-endian integers), and registers
+    # of the virtio structures (register: a common cfg field name, "isr" or
+    # "config_generation"; queue: queue_select in force, or None)
+    PCI_FUNCTION_SEEN = "pci_function_seen"  # vendor_id, device_id, revision,
+    #   subsystem_vendor_id, subsystem_id, header_type, status, interrupt_pin
+    PCI_CAP_SEEN = "pci_cap_seen"  # pointer, cap_id, next, cap_len, cfg_type, bar, offset,
+    #   length, extra (the le32 after the struct: notify_off_multiplier, pci_cfg_data)
+    PCI_CAPS_WALKED = "pci_caps_walked"  # count, looped (a pointer came round again)
+    PCI_REGISTER_SEEN = "pci_register_seen"  # block, register, value, queue, access:
+    #   "read" | "write" (the driver's own account of what it wrote)
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

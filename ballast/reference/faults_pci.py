@@ -5,3 +5,107 @@ from __future__ import annotations
 from ballast.reference.fault import Fault
 
 PCI_FAULTS: list[Fault] = []
+
+# --- judging the device
+_SHORT_WINDOW = (
+    "cap.length >= queue_notify_off * notify_off_multiplier + 2 for every queue is the "
+    "per-queue form of 'large enough for all supported queues': a window too short for "
+    "one queue breaks both"
+)
+PCI_FAULTS += [
+    Fault(
+        "cap_list_loop",
+        "device",
+        "pci.device.general.01",
+        "the last capability's next pointer leads back to the first",
+    ),
+    Fault(
+        "modern_revision_0",
+        "device",
+        "pci.device.discovery.05",
+        "a non-transitional device with PCI Revision ID 0",
+    ),
+    Fault(
+        "modern_subsystem_type",
+        "device",
+        "pci.device.discovery.06",
+        "a non-transitional device with the device type as Subsystem Device ID",
+    ),
+    Fault(
+        "transitional_revision_1",
+        "device",
+        "pci.device.legacy.01",
+        "a transitional device with PCI Revision ID 1",
+    ),
+    Fault(
+        "transitional_subsystem_modern",
+        "device",
+        "pci.device.legacy.02",
+        "a transitional device with the modern Subsystem Device ID 0x1100",
+    ),
+    Fault(
+        "notify_cap_len_short",
+        "device",
+        "pci.device.caps.01",
+        "notify capability cap_len 16: notify_off_multiplier left out",
+    ),
+    Fault(
+        "common_cfg_misaligned",
+        "device",
+        "pci.device.common.01",
+        "common configuration structure at a 2-byte aligned offset",
+    ),
+    Fault(
+        "omit_common_cap",
+        "device",
+        "pci.device.common.02",
+        "no common configuration capability",
+    ),
+    Fault(
+        "omit_notify_cap",
+        "device",
+        "pci.device.notify.01",
+        "no notification capability",
+    ),
+    Fault(
+        "notify_cfg_odd_offset",
+        "device",
+        "pci.device.notify.02",
+        "notification structure at an odd offset",
+    ),
+    Fault(
+        "notify_multiplier_6",
+        "device",
+        "pci.device.notify.03",
+        "notify_off_multiplier 6, not a power of 2",
+    ),
+    Fault(
+        "notify_length_1",
+        "device",
+        "pci.device.notify.04",
+        "notify cap.length 1",
+        also=("pci.device.notify.05", "pci.device.notify.06"),
+        why_also="a 1-byte notify window is too short for queue 0's 16-bit notification too",
+    ),
+    Fault(
+        "notify_length_one_queue",
+        "device",
+        "pci.device.notify.05",
+        "notify cap.length 2: only queue 0 can be notified",
+        also=("pci.device.notify.06",),
+        why_also=_SHORT_WINDOW,
+    ),
+    Fault("omit_isr_cap", "device", "pci.device.isr.01", "no ISR status capability"),
+    Fault(
+        "device_cfg_misaligned",
+        "device",
+        "pci.device.devcfg.01",
+        "device-specific configuration at a 2-byte aligned offset",
+    ),
+    Fault(
+        "omit_pci_cfg_cap",
+        "device",
+        "pci.device.cfg-access.01",
+        "no PCI configuration access capability",
+    ),
+]

@@ -1,0 +1,52 @@
+"""Device under test: virtio over PCI - identity, capabilities and the virtio structures
+as a driver walking the function sees them (transport-pci.tex)."""
+
+import pytest
+
+from suites import pci_walk as w
+
+pytestmark = pytest.mark.requires(subject="device")
+
+
+@pytest.mark.clause(
+    "pci.device.common.02",
+    "pci.device.notify.01",
+    "pci.device.isr.01",
+    "pci.device.cfg-access.01",
+)
+def test_presents_every_virtio_structure(balloon):
+    w.walk(balloon())
+
+
+@pytest.mark.clause("pci.device.general.01")
+def test_configuration_header_and_capability_list_are_well_formed(balloon):
+    w.walk(balloon())
+
+
+@pytest.mark.clause(
+    "pci.device.caps.01",
+    "pci.device.common.01",
+    "pci.device.devcfg.01",
+    "pci.device.notify.02",
+    "pci.device.notify.03",
+    "pci.device.notify.04",
+)
+def test_capability_fields_follow_the_layout_rules(balloon):
+    w.walk(balloon())
+
+
+@pytest.mark.clause("pci.device.notify.06", "pci.device.notify.05")
+def test_notify_window_reaches_every_queue(balloon):
+    w.walk(balloon())
+
+
+@pytest.mark.clause("pci.device.discovery.05", "pci.device.discovery.06")
+@pytest.mark.requires(transport=["pci-modern"])
+def test_non_transitional_revision_and_subsystem_ids(balloon):
+    w.walk(balloon())
+
+
+@pytest.mark.clause("pci.device.legacy.01", "pci.device.legacy.02")
+@pytest.mark.requires(transport=["pci-transitional", "pci-legacy"])
+def test_transitional_revision_and_subsystem_ids(balloon):
+    w.walk(balloon())
