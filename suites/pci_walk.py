@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from ballast.harness import Harness
 from ballast.monitors.events import Kind
+from ballast.reference.driver import DEFAULT_ACCEPT
 from ballast.virtio.layout import PCI_CAP_ID_VNDR, Cap, CapType, Common, PciCfg
-from ballast.virtio.transport.base import Window
+from ballast.virtio.status import Status
+from ballast.virtio.transport.base import RESET_POLLS, Window
 from ballast.virtio.transport.pci import PciFunction
 
 
@@ -120,3 +122,64 @@ def structure(h: Harness, cfg_type: CapType) -> Registers | None:
     if cap is None:
         return None
     return Registers(h, f.window(cap.bar, cap.offset), cfg_type.name.lower())
+
+
+RING_BASE = 0x100000  # guest RAM the probe points queues at (never used: no DRIVER_OK)
+_ADDRESS_PAIRS = (
+    (Common.QUEUE_DESC_LO, Common.QUEUE_DESC_HI),
+    (Common.QUEUE_DRIVER_LO, Common.QUEUE_DRIVER_HI),
+    (Common.QUEUE_DEVICE_LO, Common.QUEUE_DEVICE_HI),
+)
+_EXTRA_SELECTS = (2, 3)  # feature words past the 64 defined bits
+_ABSENT_QUEUES = 2  # queue indices probed past num_queues
+
+
+def reset(common: Registers) -> None:
+    """Write 0 to device_status and read it until it shows 0 (bounded)."""
+    common.write(Common.DEVICE_STATUS, 1, 0)
+    for _ in range(RESET_POLLS):
+        if common.read(Common.DEVICE_STATUS, 1) == 0:
+            return
+
+
+def probe_common(h: Harness) -> None:
+    """Drive the common configuration by hand: reset, feature words (including selects
+    past bit 63), driver features read back, every queue's size (and two past
+    num_queues), 64-bit ring addresses as independent halves, queues enabled, then a
+    second reset and queue_enable read back."""
+    common = structure(h, CapType.COMMON)
+    assert common is not None, "a modern-capable link has a common configuration"
+    reset(common)
+    offered = []
+    for select in (0, 1, *_EXTRA_SELECTS):
+        common.write(Common.DEVICE_FEATURE_SELECT, 4, select)
+        offered.append(common.read(Common.DEVICE_FEATURE, 4))
+    status = Status.ACKNOWLEDGE | Status.DRIVER
+    common.write(Common.DEVICE_STATUS, 1, status)
+    for select in (0, 1):
+        common.write(Common.DRIVER_FEATURE_SELECT, 4, select)
+        common.write(Common.DRIVER_FEATURE, 4, offered[select] & DEFAULT_ACCEPT >> 32 * select)
+    for select in (0, 1):
+        common.write(Common.DRIVER_FEATURE_SELECT, 4, select)
+        common.read(Common.DRIVER_FEATURE, 4)
+    common.write(Common.DEVICE_STATUS, 1, status | Status.FEATURES_OK)
+    queues = common.read(Common.NUM_QUEUES, 2)
+    live = []
+    for index in range(queues + _ABSENT_QUEUES):
+        common.write(Common.QUEUE_SELECT, 2, index)
+        if not common.read(Common.QUEUE_SIZE, 2) or index >= queues:
+            continue
+        for n, (low, high) in enumerate(_ADDRESS_PAIRS):
+            common.write(low, 4, RING_BASE + index * 0x10000 + n * 0x4000)
+            common.write(high, 4, 0)
+        for low, high in _ADDRESS_PAIRS:
+            common.read(high, 4)
+            common.read(low, 4)
+        live.append(index)
+    for index in live:
+        common.write(Common.QUEUE_SELECT, 2, index)
+        common.write(Common.QUEUE_ENABLE, 2, 1)
+    reset(common)
+    for index in live:
+        common.write(Common.QUEUE_SELECT, 2, index)
+        common.read(Common.QUEUE_ENABLE, 2)

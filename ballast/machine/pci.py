@@ -9,6 +9,7 @@ steps, notify_off_multiplier 4) but is only reachable through the capability lis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -482,13 +483,81 @@ class _ModernLayout:
         return region, offset - self.offset(region)
 
 
+def _faulty_common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
+    """The common cfg registers a seeded bug replaces (each presents the wrong value)."""
+    faults = m.faults
+    written: dict[str, int] = {}  # last value the driver wrote, per latch name
+    registers: dict[int, Register] = {}
+
+    def latch(name: str, write: Callable[[int], None]) -> Callable[[int], None]:
+        def store(value: int) -> None:
+            if value or name != "status":  # the status latch misses resets
+                written[f"{name}{m.queue_select if name == 'enable' else ''}"] = value
+            write(value)
+
+        return store
+
+    if "status_stale_after_reset" in faults:
+        registers[Common.DEVICE_STATUS] = Register(
+            "device_status",
+            1,
+            read=lambda: written.get("status", 0),
+            write=latch("status", m.write_status),
+        )
+    if "queue_enable_latched" in faults:
+        registers[Common.QUEUE_ENABLE] = Register(
+            "queue_enable",
+            2,
+            read=lambda: written.get(f"enable{m.queue_select}", 0),
+            write=latch("enable", m.write_queue_enable),
+        )
+    if "device_feature_select_wraps" in faults:
+        registers[Common.DEVICE_FEATURE] = Register(
+            "device_feature", 4, read=lambda: m.read_device_features(m.device_feature_select & 1)
+        )
+    if "driver_feature_select_ignored" in faults:
+        registers[Common.DRIVER_FEATURE] = Register(
+            "driver_feature",
+            4,
+            read=lambda: m.read_driver_features(0),
+            write=lambda v: m.write_driver_features(m.driver_feature_select, v),
+        )
+    if {"absent_queue_size_256", "queue_size_odd"} & faults:
+
+        def read_size() -> int:
+            if m.selected_queue is None:
+                return 256 if "absent_queue_size_256" in faults else 0
+            value = m.read_queue("size")
+            return value - 1 if "queue_size_odd" in faults else value
+
+        registers[Common.QUEUE_SIZE] = Register(
+            "queue_size", 2, read=read_size, write=lambda v: m.write_queue("size", v)
+        )
+    if "queue_address_high_clears_low" in faults:
+        for field, low in (
+            ("desc", Common.QUEUE_DESC_LO),
+            ("avail", Common.QUEUE_DRIVER_LO),
+            ("used", Common.QUEUE_DEVICE_LO),
+        ):
+            high = low + 4
+            registers[high] = Register(
+                Common(high).name.lower(),
+                4,
+                read=lambda f=field: m.read_queue(f) >> 32,
+                write=lambda v, f=field: m.write_queue(f, (v & 0xFFFFFFFF) << 32),
+            )
+    return registers
+
+
 class _ModernBar:
     """BAR4 of a modern device: four 4 KiB regions, decoded by region number."""
 
     def __init__(self, model: VirtioDeviceModel, layout: _ModernLayout) -> None:
         self._model = model
         self._layout = layout
-        self._common = RegisterBank("pci-common", _common_registers(model), model.events)
+        registers = _common_registers(model)
+        registers.update(_faulty_common_registers(model))
+        self._common = RegisterBank("pci-common", registers, model.events)
 
     def read(self, offset: int, width: int) -> int:
         model = self._model

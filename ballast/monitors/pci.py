@@ -248,4 +248,181 @@ class DeviceIdentityMonitor(Monitor):
             )
 
 
-MONITORS: tuple[type[Monitor], ...] = (DeviceCapabilityMonitor, DeviceIdentityMonitor)
+_WORD = 0xFFFFFFFF
+_PACKED = 1 << (Feature.VIRTIO_F_RING_PACKED - 32)  # in driver feature word 1
+_ADDRESS_HALVES = {
+    f"queue_{field}_{half}": (f"queue_{field}", half)
+    for field in ("desc", "driver", "device")
+    for half in ("lo", "hi")
+}
+
+
+class DeviceCommonCfgMonitor(Monitor):
+    """The common configuration registers a driver wrote and read back by hand: reset,
+    feature words, queue sizes, queue_enable after a reset, 64-bit fields by halves."""
+
+    judges = "device"
+    clauses = (
+        "pci.device.common.03",
+        "pci.device.common.04",
+        "pci.device.common.07",
+        "pci.device.common.08",
+        "pci.device.common.14",
+        "pci.device.common.15",
+        "pci.device.layout.01",
+    )
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._selects = {"device_feature_select": 0, "driver_feature_select": 0}
+        self._offered: dict[int, int] = {}
+        self._written: dict[int, int] = {}
+        self._num_queues: int | None = None
+        self._reset_write: Event | None = None
+        self._reset_reads: list[Event] = []
+        self._enabled: set[int] = set()
+        self._enabled_before_reset: set[int] = set()
+        self._halves: dict[tuple[int | None, str], int] = {}
+
+    def on_pci_register_seen(self, event: Event) -> None:
+        if event["block"] != "common":
+            return
+        handler = getattr(self, f"_{event['access']}_{event['register']}", None)
+        if handler is not None:
+            handler(event)
+        elif event["register"] in _ADDRESS_HALVES:
+            self._address_half(event)
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _write_device_status(self, event: Event) -> None:
+        if event["value"] == 0:
+            self._reset_write, self._reset_reads = event, []
+            self._enabled_before_reset, self._enabled = self._enabled, set()
+            self._halves.clear()
+
+    def _write_device_feature_select(self, event: Event) -> None:
+        self._selects["device_feature_select"] = event["value"]
+
+    def _write_driver_feature_select(self, event: Event) -> None:
+        self._selects["driver_feature_select"] = event["value"]
+
+    def _write_driver_feature(self, event: Event) -> None:
+        self._written[self._selects["driver_feature_select"]] = event["value"]
+
+    def _write_queue_enable(self, event: Event) -> None:
+        if event["value"] == 1:
+            self._enabled.add(event["queue"])
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _read_device_status(self, event: Event) -> None:
+        if self._reset_write is None:
+            return
+        if event["value"] == 0:
+            self.exercised("pci.device.common.07")
+            self._reset_write = None
+        else:
+            self._reset_reads.append(event)
+
+    def _read_device_feature(self, event: Event) -> None:
+        select = self._selects["device_feature_select"]
+        if select < 2:
+            self._offered[select] = event["value"]
+        elif event["value"]:
+            self.violation(
+                "pci.device.common.03",
+                f"device_feature_select {select} presents {event['value']:#x}, not 0",
+                event,
+            )
+        else:
+            self.exercised("pci.device.common.03")
+
+    def _read_driver_feature(self, event: Event) -> None:
+        select = self._selects["driver_feature_select"]
+        if select not in self._written or select not in self._offered:
+            return
+        valid = self._written[select] & self._offered[select]
+        if event["value"] & self._offered[select] != valid:
+            self.violation(
+                "pci.device.common.04",
+                f"driver_feature word {select} presents {event['value']:#x} after "
+                f"{self._written[select]:#x} was written (valid bits {valid:#x})",
+                event,
+            )
+        else:
+            self.exercised("pci.device.common.04")
+
+    def _read_num_queues(self, event: Event) -> None:
+        self._num_queues = event["value"]
+
+    def _read_queue_size(self, event: Event) -> None:
+        size, queue = event["value"], event["queue"]
+        if self._num_queues is not None and queue is not None and queue >= self._num_queues:
+            if size:
+                self.violation(
+                    "pci.device.common.14",
+                    f"queue {queue} (num_queues {self._num_queues}) presents queue_size {size}",
+                    event,
+                )
+            else:
+                self.exercised("pci.device.common.14")
+        if self._written.get(1, 0) & _PACKED:
+            self.not_applicable("pci.device.common.15", "VIRTIO_F_RING_PACKED negotiated")
+        elif size & (size - 1):
+            self.violation(
+                "pci.device.common.15", f"queue {queue} presents queue_size {size}", event
+            )
+        else:
+            self.exercised("pci.device.common.15")
+
+    def _read_queue_enable(self, event: Event) -> None:
+        queue = event["queue"]
+        if self._reset_write is not None or queue in self._enabled:
+            return
+        if queue not in self._enabled_before_reset:
+            return
+        if event["value"]:
+            self.violation(
+                "pci.device.common.08",
+                f"queue {queue} presents queue_enable {event['value']} after a reset",
+                event,
+            )
+        else:
+            self.exercised("pci.device.common.08")
+
+    def _address_half(self, event: Event) -> None:
+        field, half = _ADDRESS_HALVES[event["register"]]
+        key = (event["queue"], event["register"])
+        if event["access"] == "write":
+            self._halves[key] = event["value"] & _WORD
+            return
+        other = f"{field}_{'hi' if half == 'lo' else 'lo'}"
+        if key not in self._halves or (event["queue"], other) not in self._halves:
+            return
+        if event["value"] != self._halves[key]:
+            self.violation(
+                "pci.device.layout.01",
+                f"queue {event['queue']}: {event['register']} reads {event['value']:#x} "
+                f"after {self._halves[key]:#x} and then the other half were written",
+                event,
+            )
+        else:
+            self.exercised("pci.device.layout.01")
+
+    def finish(self) -> None:
+        if self._reset_write is not None and self._reset_reads:
+            self.violation(
+                "pci.device.common.07",
+                f"device_status still {self._reset_reads[-1]['value']:#x} after "
+                f"{len(self._reset_reads)} reads following a reset",
+                self._reset_write,
+                self._reset_reads[-1],
+            )
+
+
+MONITORS: tuple[type[Monitor], ...] = (
+    DeviceCapabilityMonitor,
+    DeviceIdentityMonitor,
+    DeviceCommonCfgMonitor,
+)

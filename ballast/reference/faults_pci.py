@@ -109,3 +109,47 @@ PCI_FAULTS += [
         "no PCI configuration access capability",
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "device_feature_select_wraps",
+        "device",
+        "pci.device.common.03",
+        "device_feature_select 2 and 3 present feature words 0 and 1 again",
+    ),
+    Fault(
+        "driver_feature_select_ignored",
+        "device",
+        "pci.device.common.04",
+        "driver_feature presents word 0 whatever driver_feature_select says",
+    ),
+    Fault(
+        "status_stale_after_reset",
+        "device",
+        "pci.device.common.07",
+        "device_status keeps presenting the last non-zero status after a reset",
+    ),
+    Fault(
+        "queue_enable_latched",
+        "device",
+        "pci.device.common.08",
+        "queue_enable presents the last value written, through resets",
+    ),
+    Fault(
+        "absent_queue_size_256",
+        "device",
+        "pci.device.common.14",
+        "queue_size presents 256 for queues past num_queues",
+    ),
+    Fault(
+        "queue_size_odd",
+        "device",
+        "pci.device.common.15",
+        "queue_size presents one less than the queue's size",
+    ),
+    Fault(
+        "queue_address_high_clears_low",
+        "device",
+        "pci.device.layout.01",
+        "writing the high half of a queue address clears the low half",
+    ),
+]

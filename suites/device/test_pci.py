@@ -50,3 +50,23 @@ def test_non_transitional_revision_and_subsystem_ids(balloon):
 @pytest.mark.requires(transport=["pci-transitional", "pci-legacy"])
 def test_transitional_revision_and_subsystem_ids(balloon):
     w.walk(balloon())
+
+
+@pytest.mark.clause("pci.device.common.07", "pci.device.common.08")
+def test_reset_through_device_status_clears_the_queues(balloon):
+    w.probe_common(balloon())
+
+
+@pytest.mark.clause("pci.device.common.03", "pci.device.common.04")
+def test_feature_words_follow_their_selects(balloon):
+    w.probe_common(balloon())
+
+
+@pytest.mark.clause("pci.device.common.14", "pci.device.common.15")
+def test_queue_sizes_are_powers_of_2_or_0(balloon):
+    w.probe_common(balloon())
+
+
+@pytest.mark.clause("pci.device.layout.01")
+def test_64_bit_queue_addresses_take_independent_halves(balloon):
+    w.probe_common(balloon())
