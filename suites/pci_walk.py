@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from ballast.harness import Harness
 from ballast.monitors.events import Kind
+from ballast.reference.balloon import NUM_PAGES
 from ballast.reference.driver import DEFAULT_ACCEPT
 from ballast.virtio.layout import PCI_CAP_ID_VNDR, Cap, CapType, Common, PciCfg
 from ballast.virtio.status import Status
 from ballast.virtio.transport.base import RESET_POLLS, Window
 from ballast.virtio.transport.pci import PciFunction
+from suites.scenarios import start
 
 
 def function(h: Harness) -> PciFunction:
@@ -82,36 +84,49 @@ def walk(h: Harness) -> None:
 
 
 class Registers:
-    """A virtio structure's registers, each access reported as PCI_REGISTER_SEEN."""
+    """A register window, each access reported as PCI_REGISTER_SEEN (``name`` defaults
+    to the offset's name in the common configuration)."""
 
-    def __init__(self, h: Harness, window: Window, block: str) -> None:
+    def __init__(self, h: Harness, window: Window | _CfgWindow, block: str) -> None:
         self._h = h
         self._window = window
         self.base = window.base
         self.block = block
         self.queue: int | None = None
 
-    def read(self, register: Common, width: int) -> int:
-        value = self._window.read(register, width)
-        self._emit(register, value, "read")
+    def read(self, offset: int, width: int, name: str | None = None) -> int:
+        value = self._window.read(offset, width)
+        self._emit(name or Common(offset).name.lower(), value, "read")
         return value
 
-    def write(self, register: Common, width: int, value: int) -> None:
-        self._window.write(register, width, value)
-        if register == Common.QUEUE_SELECT:
+    def write(self, offset: int, width: int, value: int, name: str | None = None) -> None:
+        self._window.write(offset, width, value)
+        if self.block == "common" and offset == Common.QUEUE_SELECT:
             self.queue = value
-        self._emit(register, value, "write")
+        self._emit(name or Common(offset).name.lower(), value, "write")
 
-    def _emit(self, register: Common, value: int, access: str) -> None:
-        self._h.events.emit(
-            "driver",
-            Kind.PCI_REGISTER_SEEN,
-            block=self.block,
-            register=register.name.lower(),
-            value=value,
-            queue=self.queue,
-            access=access,
-        )
+    def _emit(self, register: str, value: int, access: str) -> None:
+        report(self._h, self.block, register, value, access, self.queue)
+
+
+def report(
+    h: Harness,
+    block: str,
+    register: str,
+    value: int,
+    access: str = "read",
+    queue: int | None = None,
+) -> None:
+    """One register access as the driver saw it (PCI_REGISTER_SEEN)."""
+    h.events.emit(
+        "driver",
+        Kind.PCI_REGISTER_SEEN,
+        block=block,
+        register=register,
+        value=value,
+        queue=queue,
+        access=access,
+    )
 
 
 def structure(h: Harness, cfg_type: CapType) -> Registers | None:
@@ -142,29 +157,37 @@ def reset(common: Registers) -> None:
             return
 
 
-def probe_common(h: Harness) -> None:
-    """Drive the common configuration by hand: reset, feature words (including selects
-    past bit 63), driver features read back, every queue's size (and two past
-    num_queues), 64-bit ring addresses as independent halves, queues enabled, then a
-    second reset and queue_enable read back."""
-    common = structure(h, CapType.COMMON)
-    assert common is not None, "a modern-capable link has a common configuration"
+def negotiate(h: Harness, common: Registers) -> int:
+    """Reset, read every feature word (selects past bit 63 too), accept what the
+    reference driver accepts, read the driver features back and set FEATURES_OK;
+    reported as DRIVER_NEGOTIATED like the reference driver does."""
     reset(common)
     offered = []
     for select in (0, 1, *_EXTRA_SELECTS):
         common.write(Common.DEVICE_FEATURE_SELECT, 4, select)
         offered.append(common.read(Common.DEVICE_FEATURE, 4))
+    features = (offered[0] | offered[1] << 32) & DEFAULT_ACCEPT
     status = Status.ACKNOWLEDGE | Status.DRIVER
     common.write(Common.DEVICE_STATUS, 1, status)
     for select in (0, 1):
         common.write(Common.DRIVER_FEATURE_SELECT, 4, select)
-        common.write(Common.DRIVER_FEATURE, 4, offered[select] & DEFAULT_ACCEPT >> 32 * select)
+        common.write(Common.DRIVER_FEATURE, 4, features >> 32 * select & 0xFFFFFFFF)
     for select in (0, 1):
         common.write(Common.DRIVER_FEATURE_SELECT, 4, select)
         common.read(Common.DRIVER_FEATURE, 4)
     common.write(Common.DEVICE_STATUS, 1, status | Status.FEATURES_OK)
+    if not common.read(Common.DEVICE_STATUS, 1) & Status.FEATURES_OK:
+        features = 0
+    h.events.emit("driver", Kind.DRIVER_NEGOTIATED, features=features, legacy=False)
+    return features
+
+
+def place_queues(common: Registers) -> list[int]:
+    """Read every queue's size (and two past num_queues) and point each existing queue
+    at ring addresses written as independent 32-bit halves, then read back; returns the
+    queues placed."""
     queues = common.read(Common.NUM_QUEUES, 2)
-    live = []
+    placed = []
     for index in range(queues + _ABSENT_QUEUES):
         common.write(Common.QUEUE_SELECT, 2, index)
         if not common.read(Common.QUEUE_SIZE, 2) or index >= queues:
@@ -175,11 +198,139 @@ def probe_common(h: Harness) -> None:
         for low, high in _ADDRESS_PAIRS:
             common.read(high, 4)
             common.read(low, 4)
-        live.append(index)
-    for index in live:
+        placed.append(index)
+    return placed
+
+
+def each_queue(common: Registers, queues: list[int], *registers: Common) -> None:
+    for index in queues:
+        common.write(Common.QUEUE_SELECT, 2, index)
+        for register in registers:
+            common.read(register, 2)
+
+
+def _enable(common: Registers, queues: list[int]) -> None:
+    for index in queues:
         common.write(Common.QUEUE_SELECT, 2, index)
         common.write(Common.QUEUE_ENABLE, 2, 1)
+
+
+def _common(h: Harness) -> Registers:
+    common = structure(h, CapType.COMMON)
+    assert common is not None, "a modern-capable link has a common configuration"
+    return common
+
+
+def probe_common(h: Harness) -> None:
+    """Drive the common configuration by hand: negotiation, queue sizes and ring
+    addresses, queues enabled, then a reset and queue_enable read back."""
+    common = _common(h)
+    negotiate(h, common)
+    queues = place_queues(common)
+    _enable(common, queues)
     reset(common)
-    for index in live:
+    each_queue(common, queues, Common.QUEUE_ENABLE)
+
+
+def probe_queue_reset(h: Harness) -> None:
+    """queue_reset after a device reset, after queue_enable, and through a reset of
+    each queue (polled until it reads 0), then what the reset queue presents."""
+    common = _common(h)
+    negotiate(h, common)
+    queues = place_queues(common)
+    each_queue(common, queues, Common.QUEUE_RESET)
+    _enable(common, queues)
+    each_queue(common, queues, Common.QUEUE_RESET)
+    for index in queues:
         common.write(Common.QUEUE_SELECT, 2, index)
-        common.read(Common.QUEUE_ENABLE, 2)
+        common.write(Common.QUEUE_RESET, 2, 1)
+        for _ in range(RESET_POLLS):
+            if not common.read(Common.QUEUE_RESET, 2):
+                break
+        for register in (Common.QUEUE_ENABLE, Common.QUEUE_SIZE):
+            common.read(register, 2)
+        for low, high in _ADDRESS_PAIRS:
+            common.read(low, 4)
+            common.read(high, 4)
+
+
+def probe_generation(h: Harness) -> None:
+    """config_generation around reads of num_pages, before and after the host changes
+    it."""
+    common, config = _common(h), structure(h, CapType.DEVICE)
+    assert config is not None, "the balloon has a device-specific configuration"
+    for pages in (0, 256):
+        if pages:
+            h.host.set_target(pages)
+        common.read(Common.CONFIG_GENERATION, 1)
+        config.read(NUM_PAGES, 4, "num_pages")
+    common.read(Common.CONFIG_GENERATION, 1)
+
+
+def probe_cfg_window(h: Harness) -> None:
+    """Read num_queues and write queue_select through the VIRTIO_PCI_CAP_PCI_CFG
+    window, each checked against a direct access of the common configuration."""
+    f, common = function(h), _common(h)
+    pointer = next(
+        (
+            p
+            for p, cap_id in f.capabilities()
+            if cap_id == PCI_CAP_ID_VNDR and f.cfg_read(p + Cap.CFG_TYPE, 1) == CapType.PCI_CFG
+        ),
+        None,
+    )
+    assert pointer is not None, "no VIRTIO_PCI_CAP_PCI_CFG capability to probe"
+    target = f.virtio_caps()[CapType.COMMON]
+    window = Registers(h, _CfgWindow(f, pointer, target.bar, target.offset), "pci_cfg")
+    common.read(Common.NUM_QUEUES, 2)
+    window.read(Common.NUM_QUEUES, 2)
+    window.write(Common.QUEUE_SELECT, 2, 1)
+    common.read(Common.QUEUE_SELECT, 2)
+
+
+class _CfgWindow:
+    """Accesses to a BAR carried out through the PCI configuration access capability:
+    bar, offset and length written first, then pci_cfg_data read or written."""
+
+    def __init__(self, f: PciFunction, pointer: int, bar: int, base: int) -> None:
+        self._f, self._pointer, self._bar = f, pointer, bar
+        self.base = base
+
+    def _aim(self, offset: int, width: int) -> int:
+        f, pointer = self._f, self._pointer
+        f.cfg_write(pointer + Cap.BAR, 1, self._bar)
+        f.cfg_write(pointer + Cap.OFFSET, 4, self.base + offset)
+        f.cfg_write(pointer + Cap.LENGTH, 4, width)
+        return pointer + Cap.PCI_CFG_DATA
+
+    def read(self, offset: int, width: int) -> int:
+        return self._f.cfg_read(self._aim(offset, width), width)
+
+    def write(self, offset: int, width: int, value: int) -> None:
+        self._f.cfg_write(self._aim(offset, width), width, value)
+
+
+def probe_interrupts(h: Harness) -> None:
+    """A virtqueue notification (the device returns the stats buffer) and a
+    configuration change notification (the host changes num_pages), each observed from
+    the INTx line, the PCI Status register and ISR status before the driver runs."""
+    start(h)
+    if h.host.request_stats():
+        _observe_interrupt(h)
+    h.host.set_target(1)
+    _observe_interrupt(h)
+
+
+def _observe_interrupt(h: Harness) -> None:
+    f, line = function(h), h.driver.transport.irq_line
+    isr = structure(h, CapType.ISR)
+    assert isr is not None and line is not None, "an INTx line and an ISR structure"
+    for _ in range(RESET_POLLS):
+        if h.machine.irq_level(line):
+            break
+        h.machine.poll(0.001)
+    report(h, "intx", "level", int(h.machine.irq_level(line)))
+    for _ in range(2):
+        report(h, "config", "status", f.cfg_read(PciCfg.STATUS, 2))
+        isr.read(0, 1, "isr")
+    report(h, "intx", "level", int(h.machine.irq_level(line)))

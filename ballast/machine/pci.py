@@ -337,7 +337,7 @@ class VirtioPciDevice(PciDevice):
         """The device's interrupt output: mirrored in the Interrupt Status bit and
         driven onto the INTx line unless the command register disables INTx."""
         self._level = level
-        if level:
+        if level and "status_interrupt_bit_clear" not in self.model.faults:
             self.config[PciCfg.STATUS] |= STATUS_INTERRUPT
         else:
             self.config[PciCfg.STATUS] &= ~STATUS_INTERRUPT
@@ -370,6 +370,8 @@ class VirtioPciDevice(PciDevice):
         length = self._get(cap + Cap.LENGTH, 4)
         bar = self.bars[index] if index < NUM_BARS else None
         if bar is None or length not in (1, 2, 4) or offset + length > bar.size:
+            return
+        if f"pci_cfg_{'write' if write else 'read'}_ignored" in self.model.faults:
             return
         if write:
             bar.block.write(offset, length, self._get(self._cfg_data, length))
@@ -533,6 +535,9 @@ def _faulty_common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
         registers[Common.QUEUE_SIZE] = Register(
             "queue_size", 2, read=read_size, write=lambda v: m.write_queue("size", v)
         )
+    if "generation_frozen" in faults:
+        registers[Common.CONFIG_GENERATION] = constant("config_generation", 1, 0)
+    registers.update(_faulty_queue_reset(m))
     if "queue_address_high_clears_low" in faults:
         for field, low in (
             ("desc", Common.QUEUE_DESC_LO),
@@ -547,6 +552,60 @@ def _faulty_common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
                 write=lambda v, f=field: m.write_queue(f, (v & 0xFFFFFFFF) << 32),
             )
     return registers
+
+
+def _faulty_queue_reset(m: VirtioDeviceModel) -> dict[int, Register]:
+    """queue_reset (and what a reset queue presents) as the seeded bugs get it wrong."""
+    faults = m.faults & {
+        "queue_reset_set_after_reset",
+        "queue_reset_set_while_enabled",
+        "queue_reset_keeps_rings",
+        "queue_reset_keeps_enable",
+    }
+    if not faults:
+        return {}
+    untouched: set[int] = set()  # queues not enabled since a device reset
+    reset_shown_enabled: set[int] = set()
+
+    def write_status(value: int) -> None:
+        if value == 0:
+            untouched.update(range(m.num_queues))
+        m.write_status(value)
+
+    def write_enable(value: int) -> None:
+        untouched.discard(m.queue_select)
+        reset_shown_enabled.discard(m.queue_select)
+        m.write_queue_enable(value)
+
+    def read_reset() -> int:
+        queue = m.selected_queue
+        if queue is None:
+            return 0
+        if "queue_reset_set_after_reset" in faults:
+            return int(queue.index in untouched)
+        return int("queue_reset_set_while_enabled" in faults and queue.enabled)
+
+    def write_reset(value: int) -> None:
+        queue = m.selected_queue
+        if value != 1 or queue is None:
+            return
+        if "queue_reset_keeps_enable" in faults:
+            reset_shown_enabled.add(queue.index)
+        if "queue_reset_keeps_rings" in faults:
+            queue.enabled = False  # the rings stay where they were
+        else:
+            m.write_queue_reset(value)
+
+    def read_enable() -> int:
+        return int(m.queue_select in reset_shown_enabled) or m.read_queue("enabled")
+
+    return {
+        Common.DEVICE_STATUS: Register(
+            "device_status", 1, read=lambda: m.status, write=write_status
+        ),
+        Common.QUEUE_ENABLE: Register("queue_enable", 2, read=read_enable, write=write_enable),
+        Common.QUEUE_RESET: Register("queue_reset", 2, read=read_reset, write=write_reset),
+    }
 
 
 class _ModernBar:

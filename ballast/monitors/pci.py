@@ -6,8 +6,11 @@ from ballast.monitors.base import Monitor
 from ballast.monitors.events import Event
 from ballast.virtio.features import Feature, has
 from ballast.virtio.layout import (
+    ISR_CONFIG,
+    ISR_VRING,
     PCI_CAP_ID_VNDR,
     STATUS_CAP_LIST,
+    STATUS_INTERRUPT,
     TRANSITIONAL_PCI_DEVICE_IDS,
     CapType,
 )
@@ -314,6 +317,10 @@ class DeviceCommonCfgMonitor(Monitor):
         if event["value"] == 1:
             self._enabled.add(event["queue"])
 
+    def _write_queue_reset(self, event: Event) -> None:
+        if event["value"] == 1:  # the queue's addresses go back to their defaults
+            self._halves = {k: v for k, v in self._halves.items() if k[0] != event["queue"]}
+
     # -- reads -------------------------------------------------------------------------
 
     def _read_device_status(self, event: Event) -> None:
@@ -421,8 +428,261 @@ class DeviceCommonCfgMonitor(Monitor):
             )
 
 
+class DeviceQueueResetMonitor(Monitor):
+    """queue_reset as a driver reads it after a device reset, after queue_enable and
+    through a queue reset, and what the queue presents once that reset completed."""
+
+    judges = "device"
+    clauses = (
+        "pci.device.common.09",
+        "pci.device.common.10",
+        "pci.device.common.11",
+        "pci.device.common.13",
+    )
+    _DEFAULT = ("queue_desc_lo", "queue_desc_hi", "queue_driver_lo", "queue_driver_hi")
+    _DEFAULT += ("queue_device_lo", "queue_device_hi")
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._device_reset = False  # seen, and queues enabled since:
+        self._enabled_since_reset: set[int | None] = set()
+        self._enabled: set[int | None] = set()
+        self._resetting: dict[int | None, Event] = {}
+        self._reset_done: set[int | None] = set()
+        self._max_size: dict[int | None, int] = {}
+
+    def on_pci_register_seen(self, event: Event) -> None:
+        if event["block"] != "common":
+            return
+        register, value, queue = event["register"], event["value"], event["queue"]
+        if event["access"] == "write":
+            self._written(event)
+        elif register == "queue_reset":
+            self._read_reset(event)
+        elif queue in self._reset_done:
+            self._read_after_reset(event)
+        elif register == "queue_size" and self._untouched(queue):
+            self._max_size[queue] = value
+
+    def _written(self, event: Event) -> None:
+        register, value, queue = event["register"], event["value"], event["queue"]
+        if register == "device_status" and value == 0:
+            self.reset_state()
+            self._device_reset = True
+        elif register == "queue_enable" and value == 1:
+            self._enabled_since_reset.add(queue)
+            self._reset_done.discard(queue)
+            self._enabled.add(queue)
+        elif register == "queue_reset" and value == 1:
+            self._enabled.discard(queue)
+            self._resetting[queue] = event
+
+    def _untouched(self, queue: int | None) -> bool:
+        """Not enabled since the last device reset."""
+        return self._device_reset and queue not in self._enabled_since_reset
+
+    def _applies(self) -> bool:
+        negotiated = self.negotiated(Feature.VIRTIO_F_RING_RESET)
+        if negotiated is False:
+            for clause in self.clauses:
+                self.not_applicable(clause, "VIRTIO_F_RING_RESET not negotiated")
+        return bool(negotiated)
+
+    def _read_reset(self, event: Event) -> None:
+        queue, value = event["queue"], event["value"]
+        if not self._applies():
+            return
+        if queue in self._resetting:
+            if not value:  # complete: what the queue presents now is judged
+                del self._resetting[queue]
+                self._reset_done.add(queue)
+            return
+        for clause, situation in (
+            ("pci.device.common.09", self._untouched(queue)),
+            ("pci.device.common.10", queue in self._enabled),
+        ):
+            if not situation:
+                continue
+            if value:
+                self.violation(clause, f"queue {queue} presents queue_reset {value}", event)
+            else:
+                self.exercised(clause)
+
+    def _read_after_reset(self, event: Event) -> None:
+        register, value, queue = event["register"], event["value"], event["queue"]
+        if register == "queue_enable":
+            if value:
+                self.violation(
+                    "pci.device.common.13",
+                    f"queue {queue}: queue_enable {value} once its reset completed",
+                    event,
+                )
+            else:
+                self.exercised("pci.device.common.13")
+            return
+        expected = self._max_size.get(queue) if register == "queue_size" else 0
+        if register not in (*self._DEFAULT, "queue_size") or expected is None:
+            return
+        if value != expected:
+            self.violation(
+                "pci.device.common.11",
+                f"queue {queue}: {register} {value:#x} after its reset (default {expected:#x})",
+                event,
+            )
+        else:
+            self.exercised("pci.device.common.11")
+
+    def finish(self) -> None:
+        for queue, written in self._resetting.items():
+            self.violation(
+                "pci.device.common.11",
+                f"queue {queue}: queue_reset never read 0 after a reset was requested",
+                written,
+            )
+
+
+class DeviceGenerationMonitor(Monitor):
+    """config_generation after reading a changed device-specific value, against the
+    generation the driver saw when it read the old value."""
+
+    judges = "device"
+    clauses = ("pci.device.common.06",)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._generation: Event | None = None  # the latest generation read
+        self._values: dict[str, tuple[int, Event | None]] = {}  # value, generation then
+        self._changed: tuple[Event, Event] | None = None  # (old generation, changed read)
+
+    def on_pci_register_seen(self, event: Event) -> None:
+        if event["access"] != "read":
+            return
+        if event["block"] == "device":
+            register = event["register"]
+            old = self._values.get(register)
+            if old is not None and old[0] != event["value"] and old[1] is not None:
+                self._changed = self._changed or (old[1], event)
+            self._values[register] = (event["value"], self._generation)
+        elif event["register"] == "config_generation":
+            self._generation = event
+            if self._changed is None:
+                return
+            (before, changed), self._changed = self._changed, None
+            if event["value"] == before["value"]:
+                self.violation(
+                    "pci.device.common.06",
+                    f"config_generation still {event['value']} after {changed['register']} "
+                    "read a changed value",
+                    before,
+                    changed,
+                    event,
+                )
+            else:
+                self.exercised("pci.device.common.06")
+
+
+class DeviceCfgWindowMonitor(Monitor):
+    """Accesses through the PCI configuration access capability against direct
+    accesses of the same common configuration register."""
+
+    judges = "device"
+    clauses = ("pci.device.cfg-access.02", "pci.device.cfg-access.03")
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._direct: dict[str, Event] = {}
+        self._window_write: dict[str, Event] = {}
+
+    def on_pci_register_seen(self, event: Event) -> None:
+        block, register = event["block"], event["register"]
+        if block == "pci_cfg" and event["access"] == "write":
+            self._window_write[register] = event
+        elif block == "pci_cfg":
+            self._compare("pci.device.cfg-access.03", self._direct.get(register), event)
+        elif block == "common" and event["access"] == "read":
+            self._direct[register] = event
+            self._compare("pci.device.cfg-access.02", self._window_write.pop(register, None), event)
+
+    def _compare(self, clause: str, expected: Event | None, seen: Event) -> None:
+        if expected is None:
+            return
+        if seen["value"] != expected["value"]:
+            how = "read" if clause.endswith("03") else "written"
+            self.violation(
+                clause,
+                f"{seen['register']} {how} through pci_cfg_data: {expected['value']:#x} "
+                f"and {seen['value']:#x}",
+                expected,
+                seen,
+            )
+        else:
+            self.exercised(clause)
+
+
+class DeviceIsrMonitor(Monitor):
+    """ISR status and the PCI Status Interrupt bit when the INTx line is asserted after
+    the host returned a buffer (a virtqueue notification) or changed the config."""
+
+    judges = "device"
+    clauses = ("pci.device.isr.02", "pci.device.isr.03", "pci.device.isr.04")
+    _EXPECT = {
+        "request_stats": (ISR_VRING, "pci.device.isr.03"),
+        "set_target": (ISR_CONFIG, "pci.device.isr.02"),
+    }
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._cause: str | None = None
+        self._asserted = False
+        self._status: Event | None = None
+
+    def on_host_action(self, event: Event) -> None:
+        if event["action"] in self._EXPECT:
+            self._cause, self._asserted = event["action"], False
+
+    def on_pci_register_seen(self, event: Event) -> None:
+        block = event["block"]
+        if block == "intx":
+            self._asserted = bool(event["value"]) and self._cause is not None
+        elif block == "config" and event["register"] == "status":
+            self._status = event
+        elif block == "isr":
+            self._judge_status(event)
+            if self._asserted and self._cause is not None:
+                bit, clause = self._EXPECT[self._cause]
+                if event["value"] & bit:
+                    self.exercised(clause)
+                else:
+                    self.violation(
+                        clause,
+                        f"INTx asserted after {self._cause} with ISR status {event['value']:#x}",
+                        event,
+                    )
+                self._cause = None
+            self._asserted = False
+
+    def _judge_status(self, isr: Event) -> None:
+        """The Status register read just before this ISR read shows its OR."""
+        status, self._status = self._status, None
+        if status is None:
+            return
+        if bool(status["value"] & STATUS_INTERRUPT) != bool(isr["value"]):
+            self.violation(
+                "pci.device.isr.04",
+                f"PCI Status {status['value']:#x} just before ISR status read {isr['value']:#x}",
+                status,
+                isr,
+            )
+        elif isr["value"]:
+            self.exercised("pci.device.isr.04")
+
+
 MONITORS: tuple[type[Monitor], ...] = (
     DeviceCapabilityMonitor,
     DeviceIdentityMonitor,
     DeviceCommonCfgMonitor,
+    DeviceQueueResetMonitor,
+    DeviceGenerationMonitor,
+    DeviceCfgWindowMonitor,
+    DeviceIsrMonitor,
 )

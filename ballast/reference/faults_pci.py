@@ -153,3 +153,65 @@ PCI_FAULTS += [
         "writing the high half of a queue address clears the low half",
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "generation_frozen",
+        "device",
+        "pci.device.common.06",
+        "config_generation always presents 0",
+    ),
+    Fault(
+        "queue_reset_set_after_reset",
+        "device",
+        "pci.device.common.09",
+        "queue_reset presents 1 after a device reset until the queue is enabled",
+    ),
+    Fault(
+        "queue_reset_set_while_enabled",
+        "device",
+        "pci.device.common.10",
+        "queue_reset presents 1 while the queue is enabled",
+    ),
+    Fault(
+        "queue_reset_keeps_rings",
+        "device",
+        "pci.device.common.11",
+        "a queue reset only disables the queue: size and ring addresses stay",
+    ),
+    Fault(
+        "queue_reset_keeps_enable",
+        "device",
+        "pci.device.common.13",
+        "queue_enable presents 1 after the queue's reset completed",
+    ),
+    Fault(
+        "isr_config_as_vring",
+        "device",
+        "pci.device.isr.02",
+        "a configuration change notification sets the Queue Interrupt bit instead",
+    ),
+    Fault(
+        "isr_vring_as_config",
+        "device",
+        "pci.device.isr.03",
+        "a used buffer notification sets the Device Configuration Interrupt bit instead",
+    ),
+    Fault(
+        "status_interrupt_bit_clear",
+        "device",
+        "pci.device.isr.04",
+        "the Interrupt Status bit of the PCI Status register is never set",
+    ),
+    Fault(
+        "pci_cfg_write_ignored",
+        "device",
+        "pci.device.cfg-access.02",
+        "writes of pci_cfg_data reach no BAR",
+    ),
+    Fault(
+        "pci_cfg_read_ignored",
+        "device",
+        "pci.device.cfg-access.03",
+        "reads of pci_cfg_data leave it as it was",
+    ),
+]

@@ -70,3 +70,33 @@ def test_queue_sizes_are_powers_of_2_or_0(balloon):
 @pytest.mark.clause("pci.device.layout.01")
 def test_64_bit_queue_addresses_take_independent_halves(balloon):
     w.probe_common(balloon())
+
+
+@pytest.mark.clause("pci.device.common.06")
+def test_config_generation_changes_with_the_config(balloon):
+    w.probe_generation(balloon())
+
+
+@pytest.mark.clause("pci.device.common.09", "pci.device.common.10")
+def test_queue_reset_reads_0_after_reset_and_enable(balloon):
+    w.probe_queue_reset(balloon())
+
+
+@pytest.mark.clause("pci.device.common.11", "pci.device.common.13")
+def test_queue_reset_returns_the_queue_to_its_defaults(balloon):
+    w.probe_queue_reset(balloon())
+
+
+@pytest.mark.clause("pci.device.isr.02", "pci.device.isr.03")
+def test_isr_shows_why_the_line_was_raised(balloon):
+    w.probe_interrupts(balloon())
+
+
+@pytest.mark.clause("pci.device.isr.04")
+def test_pci_status_interrupt_bit_mirrors_isr(balloon):
+    w.probe_interrupts(balloon())
+
+
+@pytest.mark.clause("pci.device.cfg-access.03", "pci.device.cfg-access.02")
+def test_pci_cfg_window_reaches_the_bar(balloon):
+    w.probe_cfg_window(balloon())
