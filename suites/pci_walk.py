@@ -183,15 +183,17 @@ def negotiate(h: Harness, common: Registers) -> int:
 
 
 def place_queues(common: Registers) -> list[int]:
-    """Read every queue's size (and two past num_queues) and point each existing queue
-    at ring addresses written as independent 32-bit halves, then read back; returns the
-    queues placed."""
+    """Read every queue's size (and two past num_queues), halve it, and point each
+    existing queue at ring addresses written as independent 32-bit halves, then read
+    back; returns the queues placed."""
     queues = common.read(Common.NUM_QUEUES, 2)
     placed = []
     for index in range(queues + _ABSENT_QUEUES):
         common.write(Common.QUEUE_SELECT, 2, index)
-        if not common.read(Common.QUEUE_SIZE, 2) or index >= queues:
+        size = common.read(Common.QUEUE_SIZE, 2)
+        if not size or index >= queues:
             continue
+        common.write(Common.QUEUE_SIZE, 2, max(size // 2, 1))  # not the default
         for n, (low, high) in enumerate(_ADDRESS_PAIRS):
             common.write(low, 4, RING_BASE + index * 0x10000 + n * 0x4000)
             common.write(high, 4, 0)
@@ -234,7 +236,8 @@ def probe_common(h: Harness) -> None:
 
 def probe_queue_reset(h: Harness) -> None:
     """queue_reset after a device reset, after queue_enable, and through a reset of
-    each queue (polled until it reads 0), then what the reset queue presents."""
+    each queue (polled until it reads 0), then the reset queue's queue_enable and
+    queue_size."""
     common = _common(h)
     negotiate(h, common)
     queues = place_queues(common)
@@ -249,14 +252,13 @@ def probe_queue_reset(h: Harness) -> None:
                 break
         for register in (Common.QUEUE_ENABLE, Common.QUEUE_SIZE):
             common.read(register, 2)
-        for low, high in _ADDRESS_PAIRS:
-            common.read(low, 4)
-            common.read(high, 4)
 
 
-def probe_generation(h: Harness) -> None:
+def probe_generation(h: Harness, live: bool = True) -> None:
     """config_generation around reads of num_pages, before and after the host changes
-    it."""
+    it; ``live``: once the driver set DRIVER_OK (else on a device just reset)."""
+    if live:
+        start(h)
     common, config = _common(h), structure(h, CapType.DEVICE)
     assert config is not None, "the balloon has a device-specific configuration"
     for pages in (0, 256):

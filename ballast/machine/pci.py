@@ -559,7 +559,7 @@ def _faulty_queue_reset(m: VirtioDeviceModel) -> dict[int, Register]:
     faults = m.faults & {
         "queue_reset_set_after_reset",
         "queue_reset_set_while_enabled",
-        "queue_reset_keeps_rings",
+        "queue_reset_keeps_size",
         "queue_reset_keeps_enable",
     }
     if not faults:
@@ -591,7 +591,7 @@ def _faulty_queue_reset(m: VirtioDeviceModel) -> dict[int, Register]:
             return
         if "queue_reset_keeps_enable" in faults:
             reset_shown_enabled.add(queue.index)
-        if "queue_reset_keeps_rings" in faults:
+        if "queue_reset_keeps_size" in faults:
             queue.enabled = False  # the rings stay where they were
         else:
             m.write_queue_reset(value)

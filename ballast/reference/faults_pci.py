@@ -173,10 +173,10 @@ PCI_FAULTS += [
         "queue_reset presents 1 while the queue is enabled",
     ),
     Fault(
-        "queue_reset_keeps_rings",
+        "queue_reset_keeps_size",
         "device",
         "pci.device.common.11",
-        "a queue reset only disables the queue: size and ring addresses stay",
+        "a queue reset only disables the queue: the size the driver wrote stays",
     ),
     Fault(
         "queue_reset_keeps_enable",

@@ -100,3 +100,8 @@ def test_pci_status_interrupt_bit_mirrors_isr(balloon):
 @pytest.mark.clause("pci.device.cfg-access.03", "pci.device.cfg-access.02")
 def test_pci_cfg_window_reaches_the_bar(balloon):
     w.probe_cfg_window(balloon())
+
+
+@pytest.mark.clause("pci.device.common.06")
+def test_config_generation_changes_before_driver_ok(balloon):
+    w.probe_generation(balloon(), live=False)
