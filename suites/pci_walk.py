@@ -13,7 +13,7 @@ from ballast.harness import Harness
 from ballast.monitors.events import Kind
 from ballast.reference.balloon import NUM_PAGES
 from ballast.reference.driver import DEFAULT_ACCEPT
-from ballast.virtio.layout import PCI_CAP_ID_VNDR, Cap, CapType, Common, PciCfg
+from ballast.virtio.layout import PCI_CAP_ID_VNDR, Cap, CapType, Common, Legacy, PciCfg
 from ballast.virtio.status import Status
 from ballast.virtio.transport.base import RESET_POLLS, Window
 from ballast.virtio.transport.pci import PciFunction
@@ -40,6 +40,7 @@ def walk(h: Harness) -> None:
         header_type=f.cfg_read(PciCfg.HEADER_TYPE, 1),
         status=f.cfg_read(PciCfg.STATUS, 2),
         interrupt_pin=f.cfg_read(PciCfg.INTERRUPT_PIN, 1),
+        bars={bar.index: "io" if bar.io else "memory" for bar in f.bars.values()},
     )
     seen: set[int] = set()
     looped = False
@@ -116,6 +117,7 @@ def report(
     value: int,
     access: str = "read",
     queue: int | None = None,
+    **where: int,
 ) -> None:
     """One register access as the driver saw it (PCI_REGISTER_SEEN)."""
     h.events.emit(
@@ -126,6 +128,7 @@ def report(
         value=value,
         queue=queue,
         access=access,
+        **where,
     )
 
 
@@ -336,3 +339,22 @@ def _observe_interrupt(h: Harness) -> None:
         report(h, "config", "status", f.cfg_read(PciCfg.STATUS, 2))
         isr.read(0, 1, "isr")
     report(h, "intx", "level", int(h.machine.irq_level(line)))
+
+
+LEGACY_PAGES = 0x201  # num_pages whose bytes all differ from their neighbours'
+
+
+def probe_legacy(h: Harness) -> None:
+    """The legacy header in BAR0 by hand: device status written and read back, then
+    num_pages (set by the host) read at 0x14 at every width and offset."""
+    f = function(h)
+    header = Registers(h, f.window(0), "legacy")
+    for status in (0, Status.ACKNOWLEDGE):
+        header.write(Legacy.DEVICE_STATUS, 1, status, "device_status")
+        header.read(Legacy.DEVICE_STATUS, 1, "device_status")
+    h.host.set_target(LEGACY_PAGES)
+    window = f.window(0, Legacy.CONFIG)
+    for width in (4, 2, 1):
+        for offset in range(NUM_PAGES, NUM_PAGES + 4, width):
+            value = window.read(offset, width)
+            report(h, "legacy", "config", value, offset=offset, width=width)

@@ -297,9 +297,10 @@ class VirtioPciDevice(PciDevice):
         self._cfg_data: int | None = None
         self._put(PciCfg.INTERRUPT_LINE, 1, irq)  # as firmware would have routed it
         self._put(PciCfg.INTERRUPT_PIN, 1, 1)  # INTA#
-        if legacy:
+        if legacy:  # fault: the legacy header in memory space
             size = 1 << (Legacy.CONFIG + model.backend.config_size() - 1).bit_length()
-            self.set_bar(LEGACY_BAR, Bar("io", size, _LegacyHeader(model)))
+            kind: BarKind = "mem32" if "legacy_header_in_memory" in faults else "io"
+            self.set_bar(LEGACY_BAR, Bar(kind, size, _LegacyHeader(model)))
         if model.modern_capable:
             layout = _ModernLayout.for_faults(faults)
             self.set_bar(
@@ -679,19 +680,31 @@ class _LegacyHeader:
 
     def __init__(self, model: VirtioDeviceModel) -> None:
         self._model = model
-        self._bank = RegisterBank("pci-legacy", _legacy_registers(model), model.events)
+        registers = _legacy_registers(model)
+        faults = model.faults
+        if "legacy_status_at_isr" in faults:  # fault: status and ISR swap places
+            registers[Legacy.DEVICE_STATUS], registers[Legacy.ISR_STATUS] = (
+                registers[Legacy.ISR_STATUS],
+                registers[Legacy.DEVICE_STATUS],
+            )
+        self._bank = RegisterBank("pci-legacy", registers, model.events)
+        # fault: device config where it would follow the MSI-X vector fields
+        self._config = Legacy.CONFIG + (4 if "legacy_config_after_msix" in faults else 0)
+        self._narrow_aligned = "legacy_config_narrow_aligned" in faults
 
     def read(self, offset: int, width: int) -> int:
         self._model.use_interface(True)
-        if offset >= Legacy.CONFIG:
-            data = self._model.config_read(offset - Legacy.CONFIG, width)
-            return int.from_bytes(data, "little")
+        if offset >= self._config:
+            offset -= self._config
+            if self._narrow_aligned and width < 4:  # fault: narrow reads ignore offset & 3
+                offset &= ~3
+            return int.from_bytes(self._model.config_read(offset, width), "little")
         return self._bank.read(offset, width)
 
     def write(self, offset: int, width: int, value: int) -> None:
         self._model.use_interface(True)
-        if offset >= Legacy.CONFIG:
-            self._model.config_write(offset - Legacy.CONFIG, value.to_bytes(width, "little"))
+        if offset >= self._config:
+            self._model.config_write(offset - self._config, value.to_bytes(width, "little"))
         else:
             self._bank.write(offset, width, value)
 

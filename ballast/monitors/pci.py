@@ -676,6 +676,98 @@ class DeviceIsrMonitor(Monitor):
             self.exercised("pci.device.isr.04")
 
 
+class DeviceLegacyLayoutMonitor(Monitor):
+    """The legacy interface where a transitional device must put it: an I/O BAR0 whose
+    header holds device status at its place and the device config right after it, read
+    alike at any width."""
+
+    judges = "device"
+    clauses = (
+        "pci.device.legacy.04",
+        "pci.device.legacy.05",
+        "pci.device.legacy.06",
+        "pci.device.legacy.08",
+    )
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._status_written: Event | None = None
+        self._num_pages: int | None = None
+        self._natural: dict[int, Event] = {}  # field offset -> the 32-bit read
+
+    def on_pci_function_seen(self, event: Event) -> None:
+        if not transitional_id(event["device_id"]):
+            self.not_applicable("pci.device.legacy.08", "not a transitional device")
+            return
+        kind = event["bars"].get(0)
+        if kind == "io":
+            self.exercised("pci.device.legacy.08")
+        else:
+            self.violation("pci.device.legacy.08", f"BAR0 is {kind or 'absent'}", event)
+
+    def on_host_action(self, event: Event) -> None:
+        if event["action"] == "set_target":
+            self._num_pages = event["num_pages"]
+
+    def on_pci_register_seen(self, event: Event) -> None:
+        if event["block"] != "legacy":
+            return
+        if event["register"] == "device_status":
+            self._status(event)
+        elif event["register"] == "config" and self._num_pages is not None:
+            self._config(event)
+
+    def _status(self, event: Event) -> None:
+        if event["access"] == "write":
+            self._status_written = event
+            return
+        written, self._status_written = self._status_written, None
+        if written is None:
+            return
+        if event["value"] != written["value"]:
+            self.violation(
+                "pci.device.legacy.04",
+                f"device status at {0x12:#x} reads {event['value']:#x} after "
+                f"{written['value']:#x} was written",
+                written,
+                event,
+            )
+        elif written["value"]:
+            self.exercised("pci.device.legacy.04")
+
+    def _config(self, event: Event) -> None:
+        offset, width, value = event["offset"], event["width"], event["value"]
+        field = offset & ~3
+        if width == 4:
+            self._natural[field] = event
+            if field == 0:  # num_pages, the first field: right after the header
+                self._expect(
+                    "pci.device.legacy.06",
+                    value == self._num_pages,
+                    f"0x14 reads {value:#x}, num_pages is {self._num_pages:#x}",
+                    event,
+                )
+            return
+        natural = self._natural.get(field)
+        if natural is None:
+            return
+        expected = natural["value"].to_bytes(4, "little")[offset - field : offset - field + width]
+        self._expect(
+            "pci.device.legacy.05",
+            value.to_bytes(width, "little") == expected,
+            f"{width}-byte read at config offset {offset} gives {value:#x}; the 32-bit read "
+            f"gave {natural['value']:#x}",
+            natural,
+            event,
+        )
+
+    def _expect(self, clause: str, holds: bool, message: str, *evidence: Event) -> None:
+        if holds:
+            self.exercised(clause)
+        else:
+            self.violation(clause, message, *evidence)
+
+
 MONITORS: tuple[type[Monitor], ...] = (
     DeviceCapabilityMonitor,
     DeviceIdentityMonitor,
@@ -684,4 +776,5 @@ MONITORS: tuple[type[Monitor], ...] = (
     DeviceGenerationMonitor,
     DeviceCfgWindowMonitor,
     DeviceIsrMonitor,
+    DeviceLegacyLayoutMonitor,
 )

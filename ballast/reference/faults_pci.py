@@ -215,3 +215,29 @@ PCI_FAULTS += [
         "reads of pci_cfg_data leave it as it was",
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "legacy_status_at_isr",
+        "device",
+        "pci.device.legacy.04",
+        "legacy header with device status and ISR status swapped",
+    ),
+    Fault(
+        "legacy_config_narrow_aligned",
+        "device",
+        "pci.device.legacy.05",
+        "legacy 1- and 2-byte device config reads ignore the low offset bits",
+    ),
+    Fault(
+        "legacy_config_after_msix",
+        "device",
+        "pci.device.legacy.06",
+        "legacy device config at 0x18, as if MSI-X were enabled",
+    ),
+    Fault(
+        "legacy_header_in_memory",
+        "device",
+        "pci.device.legacy.08",
+        "the legacy header in a memory BAR0",
+    ),
+]

@@ -105,3 +105,19 @@ def test_pci_cfg_window_reaches_the_bar(balloon):
 @pytest.mark.clause("pci.device.common.06")
 def test_config_generation_changes_before_driver_ok(balloon):
     w.probe_generation(balloon(), live=False)
+
+
+@pytest.mark.clause("pci.device.legacy.08")
+@pytest.mark.requires(transport=["pci-transitional", "pci-legacy"])
+def test_legacy_interface_is_in_io_bar0(balloon):
+    w.walk(balloon())
+
+
+@pytest.mark.clause("pci.device.legacy.04")
+def test_legacy_header_holds_device_status(balloon):
+    w.probe_legacy(balloon())
+
+
+@pytest.mark.clause("pci.device.legacy.06", "pci.device.legacy.05")
+def test_legacy_config_follows_the_header_at_any_width(balloon):
+    w.probe_legacy(balloon())
