@@ -23,6 +23,7 @@ from ballast.virtio.transport import open_transport
 
 MMIO_BASE = 0xFEB00000
 MMIO_IRQ = 5
+PCI_SLOT = 3
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,11 @@ class Link:
     """Reference device and reference driver (either possibly a seeded-bug variant) on an
     in-process machine, with every monitor attached."""
 
-    def __init__(self, config: LinkConfig, catalogue: Catalogue | None = None) -> None:
+    def __init__(
+        self, config: LinkConfig, catalogue: Catalogue | None = None, device_slot: int | None = None
+    ) -> None:
+        """``device_slot``: the PCI slot of a device under test, opened even if its IDs are
+        wrong (see :func:`~ballast.virtio.transport.open_pci`)."""
         self.config = config
         spec = TRANSPORTS[config.transport]
         self.spec = spec
@@ -91,8 +96,8 @@ class Link:
         self.machine = InProcessMachine(config.memory_size, endian, self.events)
         self.device = BalloonDevice(self.machine.memory, self.events, config.device)
         if spec.bus == "pci":
-            self.machine.attach_pci(self.device, spec.mode)  # type: ignore[arg-type]
-            self.transport = open_transport(self.machine, spec.driver_kind)
+            self.machine.attach_pci(self.device, spec.mode, slot=PCI_SLOT)  # type: ignore[arg-type]
+            self.transport = open_transport(self.machine, spec.driver_kind, slot=device_slot)
         else:
             self.machine.attach_mmio(
                 self.device,

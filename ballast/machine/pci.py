@@ -271,20 +271,11 @@ class VirtioPciDevice(PciDevice):
         if model.legacy_capable and device_type not in TRANSITIONAL_PCI_DEVICE_IDS:
             raise ValueError(f"device type {device_type} has no transitional PCI ID")
         legacy = model.legacy_capable
-        # fault: a transitional device with the modern revision or subsystem ID and the
-        # other way round (judging the device)
         faults = model.faults
-        revision = 0 if legacy else 1
-        subsystem = device_type if legacy else QEMU_SUBSYSTEM_ID
-        if {"transitional_revision_1", "modern_revision_0"} & faults:
-            revision = 1 - revision
-        if {"transitional_subsystem_modern", "modern_subsystem_type"} & faults:
-            subsystem = QEMU_SUBSYSTEM_ID if legacy else device_type
+        vendor, device_id, revision, subsystem = _identity(device_type, legacy, faults)
         super().__init__(
-            VIRTIO_PCI_VENDOR,
-            TRANSITIONAL_PCI_DEVICE_IDS[device_type]
-            if legacy
-            else MODERN_PCI_DEVICE_BASE + device_type,
+            vendor,
+            device_id,
             class_code=0xFF0000,
             revision=revision,
             subsystem_vendor_id=VIRTIO_PCI_VENDOR,
@@ -378,6 +369,25 @@ class VirtioPciDevice(PciDevice):
             bar.block.write(offset, length, self._get(self._cfg_data, length))
         else:
             self._put(self._cfg_data, length, bar.block.read(offset, length))
+
+
+def _identity(device_type: int, legacy: bool, faults: frozenset[str]) -> tuple[int, ...]:
+    """Vendor ID, Device ID, Revision ID and Subsystem Device ID of a virtio function:
+    QEMU's, unless a seeded bug gets one wrong."""
+    swapped = {"transitional_modern_id", "modern_transitional_id"} & faults
+    device_id = (
+        TRANSITIONAL_PCI_DEVICE_IDS[device_type]
+        if legacy != bool(swapped)
+        else MODERN_PCI_DEVICE_BASE + device_type + ("device_id_of_another_type" in faults)
+    )
+    revision = 0 if legacy else 1
+    subsystem = device_type if legacy else QEMU_SUBSYSTEM_ID
+    if {"transitional_revision_1", "modern_revision_0"} & faults:
+        revision = 1 - revision
+    if {"transitional_subsystem_modern", "modern_subsystem_type"} & faults:
+        subsystem = QEMU_SUBSYSTEM_ID if legacy else device_type
+    vendor = 0x1B36 if "wrong_vendor_id" in faults else VIRTIO_PCI_VENDOR  # Red Hat's other
+    return vendor, device_id, revision, subsystem
 
 
 def _virtio_cap(

@@ -212,45 +212,65 @@ class DeviceCapabilityMonitor(Monitor):
             self.exercised("pci.device.notify.05")
 
 
+def transitional(function: Event) -> bool:
+    """Whether the device presents a legacy interface: it implements BAR0, which only
+    the legacy header uses (judged by its IDs would judge the IDs by themselves)."""
+    return 0 in function["bars"]
+
+
 class DeviceIdentityMonitor(Monitor):
-    """Revision and subsystem IDs against the kind of device the Device ID announces."""
+    """Vendor, Device, Revision and Subsystem IDs against the kind of device the
+    function is (transitional: it presents the legacy interface in BAR0)."""
 
     judges = "device"
     clauses = (
+        "pci.device.discovery.01",
+        "pci.device.discovery.02",
+        "pci.device.discovery.04",
         "pci.device.discovery.05",
         "pci.device.discovery.06",
         "pci.device.legacy.01",
         "pci.device.legacy.02",
+        "pci.device.legacy.03",
     )
 
     def on_pci_function_seen(self, event: Event) -> None:
         device_id = event["device_id"]
-        if transitional_id(device_id):
-            for clause in ("pci.device.discovery.05", "pci.device.discovery.06"):
-                self.not_applicable(clause, f"a transitional device ({device_id:#x})")
+        self._expect(event, "pci.device.discovery.01", "vendor_id", event["vendor_id"] == 0x1AF4)
+        self._expect(
+            event,
+            "pci.device.discovery.02",
+            "device_id",
+            device_id in (MODERN_IDS.start + DEVICE_TYPE, TRANSITIONAL_PCI_DEVICE_IDS[DEVICE_TYPE]),
+        )
+        if transitional(event):
+            for clause in NON_TRANSITIONAL:
+                self.not_applicable(clause, "a transitional device (it implements BAR0)")
             self._expect(event, "pci.device.legacy.01", "revision", event["revision"] == 0)
-            device_type = {v: k for k, v in TRANSITIONAL_PCI_DEVICE_IDS.items()}.get(device_id)
             self._expect(
-                event, "pci.device.legacy.02", "subsystem_id", event["subsystem_id"] == device_type
+                event, "pci.device.legacy.02", "subsystem_id", event["subsystem_id"] == DEVICE_TYPE
             )
+            self._expect(event, "pci.device.legacy.03", "device_id", transitional_id(device_id))
             return
-        for clause in ("pci.device.legacy.01", "pci.device.legacy.02"):
-            self.not_applicable(clause, f"a non-transitional device ({device_id:#x})")
-        if device_id in MODERN_IDS:
-            self._expect(event, "pci.device.discovery.05", "revision", event["revision"] >= 1)
-            self._expect(
-                event, "pci.device.discovery.06", "subsystem_id", event["subsystem_id"] >= 0x40
-            )
+        for clause in TRANSITIONAL:
+            self.not_applicable(clause, "a non-transitional device (no BAR0)")
+        self._expect(event, "pci.device.discovery.04", "device_id", device_id in MODERN_IDS)
+        self._expect(event, "pci.device.discovery.05", "revision", event["revision"] >= 1)
+        self._expect(
+            event, "pci.device.discovery.06", "subsystem_id", event["subsystem_id"] >= 0x40
+        )
 
     def _expect(self, event: Event, clause: str, field: str, holds: bool) -> None:
         if holds:
             self.exercised(clause)
         else:
-            self.violation(
-                clause, f"device {event['device_id']:#x} has {field} {event[field]:#x}", event
-            )
+            what = "transitional" if transitional(event) else "non-transitional"
+            self.violation(clause, f"{what} device with {field} {event[field]:#x}", event)
 
 
+DEVICE_TYPE = 5  # the balloon: the suites test nothing else
+TRANSITIONAL = ("pci.device.legacy.01", "pci.device.legacy.02", "pci.device.legacy.03")
+NON_TRANSITIONAL = ("pci.device.discovery.04", "pci.device.discovery.05", "pci.device.discovery.06")
 _WORD = 0xFFFFFFFF
 _PACKED = 1 << (Feature.VIRTIO_F_RING_PACKED - 32)  # in driver feature word 1
 _ADDRESS_HALVES = {
@@ -696,7 +716,7 @@ class DeviceLegacyLayoutMonitor(Monitor):
         self._natural: dict[int, Event] = {}  # field offset -> the 32-bit read
 
     def on_pci_function_seen(self, event: Event) -> None:
-        if not transitional_id(event["device_id"]):
+        if not (transitional_id(event["device_id"]) or transitional(event)):
             self.not_applicable("pci.device.legacy.08", "not a transitional device")
             return
         kind = event["bars"].get(0)

@@ -241,3 +241,32 @@ PCI_FAULTS += [
         "the legacy header in a memory BAR0",
     ),
 ]
+PCI_FAULTS += [
+    Fault(
+        "wrong_vendor_id",
+        "device",
+        "pci.device.discovery.01",
+        "PCI Vendor ID 0x1b36 instead of 0x1af4",
+    ),
+    Fault(
+        "device_id_of_another_type",
+        "device",
+        "pci.device.discovery.02",
+        "a non-transitional device with the Device ID of the next device type",
+    ),
+    Fault(
+        "modern_transitional_id",
+        "device",
+        "pci.device.discovery.04",
+        "a non-transitional device with the Transitional PCI Device ID",
+        also=("pci.device.legacy.08",),
+        why_also="the Transitional PCI Device ID announces a legacy interface, which a "
+        "device carrying it must then present in I/O BAR0",
+    ),
+    Fault(
+        "transitional_modern_id",
+        "device",
+        "pci.device.legacy.03",
+        "a transitional device with the non-transitional Device ID",
+    ),
+]

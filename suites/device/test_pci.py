@@ -40,9 +40,20 @@ def test_notify_window_reaches_every_queue(balloon):
     w.walk(balloon())
 
 
-@pytest.mark.clause("pci.device.discovery.05", "pci.device.discovery.06")
+@pytest.mark.clause("pci.device.discovery.01", "pci.device.discovery.02")
+def test_carries_the_virtio_vendor_and_device_ids(balloon):
+    w.walk(balloon())
+
+
+@pytest.mark.clause("pci.device.discovery.04", "pci.device.discovery.05", "pci.device.discovery.06")
 @pytest.mark.requires(transport=["pci-modern"])
-def test_non_transitional_revision_and_subsystem_ids(balloon):
+def test_non_transitional_device_revision_and_subsystem_ids(balloon):
+    w.walk(balloon())
+
+
+@pytest.mark.clause("pci.device.legacy.03")
+@pytest.mark.requires(transport=["pci-transitional"])
+def test_transitional_device_id(balloon):
     w.walk(balloon())
 
 
