@@ -27,7 +27,8 @@ def function(h: Harness) -> PciFunction:
 
 def walk(h: Harness) -> None:
     """Read the header and every capability (stopping where a pointer comes round
-    again), then num_queues and each queue's size and notify offset."""
+    again), the offered features, then num_queues and each queue's size and notify
+    offset."""
     f = function(h)
     h.events.emit(
         "driver",
@@ -67,17 +68,17 @@ def walk(h: Harness) -> None:
             next=f.cfg_read(pointer + Cap.NEXT, 1),
             **fields,
         )
-    h.events.emit("driver", Kind.PCI_CAPS_WALKED, count=len(seen), looped=looped)
     common = structure(h, CapType.COMMON)
+    # the offer decides which notify rules apply (read only where 32-bit reads align)
+    if common is not None and not common.base % 4:
+        offered = 0
+        for word in (0, 1):
+            common.write(Common.DEVICE_FEATURE_SELECT, 4, word)
+            offered |= common.read(Common.DEVICE_FEATURE, 4) << 32 * word
+        h.events.emit("driver", Kind.DEVICE_FEATURES_SEEN, value=offered)
+    h.events.emit("driver", Kind.PCI_CAPS_WALKED, count=len(seen), looped=looped)
     if common is None:
         return
-    if common.base % 4:
-        return  # 32-bit fields cannot be read aligned (pci.device.common.01 says why)
-    offered = 0
-    for word in (0, 1):
-        common.write(Common.DEVICE_FEATURE_SELECT, 4, word)
-        offered |= common.read(Common.DEVICE_FEATURE, 4) << 32 * word
-    h.events.emit("driver", Kind.DEVICE_FEATURES_SEEN, value=offered)
     for index in range(common.read(Common.NUM_QUEUES, 2)):
         common.write(Common.QUEUE_SELECT, 2, index)
         if common.read(Common.QUEUE_SIZE, 2):
@@ -208,6 +209,7 @@ def place_queues(common: Registers) -> list[int]:
 
 
 def each_queue(common: Registers, queues: list[int], *registers: Common) -> None:
+    """Read 16-bit ``registers`` of each of ``queues``."""
     for index in queues:
         common.write(Common.QUEUE_SELECT, 2, index)
         for register in registers:
@@ -341,7 +343,7 @@ def _observe_interrupt(h: Harness) -> None:
     report(h, "intx", "level", int(h.machine.irq_level(line)))
 
 
-LEGACY_PAGES = 0x201  # num_pages whose bytes all differ from their neighbours'
+LEGACY_PAGES = 0x201  # low bytes differ: a narrow read at the wrong offset shows
 
 
 def probe_legacy(h: Harness) -> None:

@@ -12,11 +12,13 @@ from ballast.virtio.layout import (
     STATUS_CAP_LIST,
     STATUS_INTERRUPT,
     TRANSITIONAL_PCI_DEVICE_IDS,
+    VIRTIO_PCI_VENDOR,
     CapType,
 )
 
 # --- judging the device
 
+DEVICE_TYPE = 5  # the balloon: the suites test nothing else
 TRANSITIONAL_IDS = range(0x1000, 0x1040)
 MODERN_IDS = range(0x1040, 0x1080)
 HEADER_END = 0x40  # capabilities live after the standard header
@@ -35,6 +37,8 @@ ALIGNMENT = {  # cfg_type -> (clause, alignment of cap.offset)
 }
 KNOWN_TYPES = frozenset(CapType) - {CapType.VENDOR}  # vendor data has its own layout
 NOTIFY_WIDTH = 2  # a notification without VIRTIO_F_NOTIFICATION_DATA is 16 bits
+TRANSITIONAL = ("pci.device.legacy.01", "pci.device.legacy.02", "pci.device.legacy.03")
+NON_TRANSITIONAL = ("pci.device.discovery.04", "pci.device.discovery.05", "pci.device.discovery.06")
 
 
 def transitional_id(device_id: int) -> bool:
@@ -236,7 +240,9 @@ class DeviceIdentityMonitor(Monitor):
 
     def on_pci_function_seen(self, event: Event) -> None:
         device_id = event["device_id"]
-        self._expect(event, "pci.device.discovery.01", "vendor_id", event["vendor_id"] == 0x1AF4)
+        self._expect(
+            event, "pci.device.discovery.01", "vendor_id", event["vendor_id"] == VIRTIO_PCI_VENDOR
+        )
         self._expect(
             event,
             "pci.device.discovery.02",
@@ -268,9 +274,6 @@ class DeviceIdentityMonitor(Monitor):
             self.violation(clause, f"{what} device with {field} {event[field]:#x}", event)
 
 
-DEVICE_TYPE = 5  # the balloon: the suites test nothing else
-TRANSITIONAL = ("pci.device.legacy.01", "pci.device.legacy.02", "pci.device.legacy.03")
-NON_TRANSITIONAL = ("pci.device.discovery.04", "pci.device.discovery.05", "pci.device.discovery.06")
 _WORD = 0xFFFFFFFF
 _PACKED = 1 << (Feature.VIRTIO_F_RING_PACKED - 32)  # in driver feature word 1
 _ADDRESS_HALVES = {
