@@ -188,8 +188,8 @@ def negotiate(h: Harness, common: Registers) -> int:
 
 def place_queues(common: Registers) -> list[int]:
     """Read every queue's size (and two past num_queues), halve it, and point each
-    existing queue at ring addresses written as independent 32-bit halves, then read
-    back; returns the queues placed."""
+    existing queue at ring addresses written as independent 32-bit halves (high first,
+    read back, then the high half put back to 0); returns the queues placed."""
     queues = common.read(Common.NUM_QUEUES, 2)
     placed = []
     for index in range(queues + _ABSENT_QUEUES):
@@ -199,11 +199,11 @@ def place_queues(common: Registers) -> list[int]:
             continue
         common.write(Common.QUEUE_SIZE, 2, max(size // 2, 1))  # not the default
         for n, (low, high) in enumerate(_ADDRESS_PAIRS):
+            common.write(high, 4, 1)  # above 4 GiB: read back, never enabled there
             common.write(low, 4, RING_BASE + index * 0x10000 + n * 0x4000)
-            common.write(high, 4, 0)
-        for low, high in _ADDRESS_PAIRS:
             common.read(high, 4)
             common.read(low, 4)
+            common.write(high, 4, 0)
         placed.append(index)
     return placed
 

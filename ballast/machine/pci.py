@@ -549,18 +549,17 @@ def _faulty_common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
     if "generation_frozen" in faults:
         registers[Common.CONFIG_GENERATION] = constant("config_generation", 1, 0)
     registers.update(_faulty_queue_reset(m))
-    if "queue_address_high_clears_low" in faults:
+    if "queue_address_low_clears_high" in faults:
         for field, low in (
             ("desc", Common.QUEUE_DESC_LO),
             ("avail", Common.QUEUE_DRIVER_LO),
             ("used", Common.QUEUE_DEVICE_LO),
         ):
-            high = low + 4
-            registers[high] = Register(
-                Common(high).name.lower(),
+            registers[low] = Register(
+                Common(low).name.lower(),
                 4,
-                read=lambda f=field: m.read_queue(f) >> 32,
-                write=lambda v, f=field: m.write_queue(f, (v & 0xFFFFFFFF) << 32),
+                read=lambda f=field: m.read_queue(f) & 0xFFFFFFFF,
+                write=lambda v, f=field: m.write_queue(f, v & 0xFFFFFFFF),
             )
     return registers
 

@@ -147,10 +147,10 @@ PCI_FAULTS += [
         "queue_size presents one less than the queue's size",
     ),
     Fault(
-        "queue_address_high_clears_low",
+        "queue_address_low_clears_high",
         "device",
         "pci.device.layout.01",
-        "writing the high half of a queue address clears the low half",
+        "writing the low half of a queue address clears the high half",
     ),
 ]
 PCI_FAULTS += [
@@ -195,6 +195,9 @@ PCI_FAULTS += [
         "device",
         "pci.device.isr.03",
         "a used buffer notification sets the Device Configuration Interrupt bit instead",
+        also=("split.device.used-suppression.03",),
+        why_also="without the Queue Interrupt bit no driver can tell an interrupt is a used "
+        "buffer notification, so used buffers come with none it can see",
     ),
     Fault(
         "status_interrupt_bit_clear",
