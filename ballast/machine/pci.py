@@ -9,7 +9,6 @@ steps, notify_off_multiplier 4) but is only reachable through the capability lis
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -374,17 +373,18 @@ class VirtioPciDevice(PciDevice):
 def _identity(device_type: int, legacy: bool, faults: frozenset[str]) -> tuple[int, ...]:
     """Vendor ID, Device ID, Revision ID and Subsystem Device ID of a virtio function:
     QEMU's, unless a seeded bug gets one wrong."""
-    swapped = {"transitional_modern_id", "modern_transitional_id"} & faults
+    kind = "transitional" if legacy else "modern"  # the seeded bugs name the kind they hit
+    swapped = f"{kind}_{'modern' if legacy else 'transitional'}_id" in faults
     device_id = (
         TRANSITIONAL_PCI_DEVICE_IDS[device_type]
-        if legacy != bool(swapped)
+        if legacy != swapped
         else MODERN_PCI_DEVICE_BASE + device_type + ("device_id_of_another_type" in faults)
     )
     revision = 0 if legacy else 1
     subsystem = device_type if legacy else QEMU_SUBSYSTEM_ID
-    if {"transitional_revision_1", "modern_revision_0"} & faults:
+    if f"{kind}_revision_{1 - revision}" in faults:
         revision = 1 - revision
-    if {"transitional_subsystem_modern", "modern_subsystem_type"} & faults:
+    if f"{kind}_subsystem_{'modern' if legacy else 'type'}" in faults:
         subsystem = QEMU_SUBSYSTEM_ID if legacy else device_type
     vendor = 0x1B36 if "wrong_vendor_id" in faults else VIRTIO_PCI_VENDOR  # Red Hat's other
     return vendor, device_id, revision, subsystem
@@ -499,30 +499,33 @@ class _ModernLayout:
 def _faulty_common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
     """The common cfg registers a seeded bug replaces (each presents the wrong value)."""
     faults = m.faults
-    written: dict[str, int] = {}  # last value the driver wrote, per latch name
     registers: dict[int, Register] = {}
-
-    def latch(name: str, write: Callable[[int], None]) -> Callable[[int], None]:
-        def store(value: int) -> None:
-            if value or name != "status":  # the status latch misses resets
-                written[f"{name}{m.queue_select if name == 'enable' else ''}"] = value
-            write(value)
-
-        return store
-
     if "status_stale_after_reset" in faults:
+        previous = {"status": 0}  # what the status was when the driver wrote 0
+
+        def write_status(value: int) -> None:
+            previous["status"] = m.status if value == 0 else 0
+            m.write_status(value)
+
         registers[Common.DEVICE_STATUS] = Register(
-            "device_status",
-            1,
-            read=lambda: written.get("status", 0),
-            write=latch("status", m.write_status),
+            "device_status", 1, read=lambda: previous["status"] or m.status, write=write_status
         )
-    if "queue_enable_latched" in faults:
+    if "queue_enable_latched" in faults:  # through device resets, not queue resets
+        enabled: dict[int, int] = {}  # queue -> last value written to queue_enable
+
+        def write_enable(value: int) -> None:
+            enabled[m.queue_select] = value
+            m.write_queue_enable(value)
+
+        def write_reset(value: int) -> None:
+            enabled.pop(m.queue_select, None)
+            m.write_queue_reset(value)
+
         registers[Common.QUEUE_ENABLE] = Register(
-            "queue_enable",
-            2,
-            read=lambda: written.get(f"enable{m.queue_select}", 0),
-            write=latch("enable", m.write_queue_enable),
+            "queue_enable", 2, read=lambda: enabled.get(m.queue_select, 0), write=write_enable
+        )
+        registers[Common.QUEUE_RESET] = Register(
+            "queue_reset", 2, read=lambda: 0, write=write_reset
         )
     if "device_feature_select_wraps" in faults:
         registers[Common.DEVICE_FEATURE] = Register(

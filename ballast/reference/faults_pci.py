@@ -126,7 +126,10 @@ PCI_FAULTS += [
         "status_stale_after_reset",
         "device",
         "pci.device.common.07",
-        "device_status keeps presenting the last non-zero status after a reset",
+        "device_status keeps presenting the old status after a reset, until the next write",
+        also=("core.device.reset.01",),
+        why_also="the core chapter's reset rule asks the same of the status register: a 0 "
+        "once the reset is done",
     ),
     Fault(
         "queue_enable_latched",
@@ -189,6 +192,9 @@ PCI_FAULTS += [
         "device",
         "pci.device.isr.02",
         "a configuration change notification sets the Queue Interrupt bit instead",
+        also=("balloon.device.hinting.06",),
+        why_also="a driver learns of a config change (hinting's DONE command ID included) "
+        "only from that bit, so DONE goes unseen",
     ),
     Fault(
         "isr_vring_as_config",
@@ -224,6 +230,9 @@ PCI_FAULTS += [
         "device",
         "pci.device.legacy.04",
         "legacy header with device status and ISR status swapped",
+        also=("balloon.driver.operation.12",),
+        why_also="with device status unreadable the driver never gets its device live, so "
+        "it never writes actual for the pages it gave",
     ),
     Fault(
         "legacy_config_narrow_aligned",
