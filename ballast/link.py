@@ -24,6 +24,7 @@ from ballast.virtio.transport.mmio import MMIO_STRIDE
 
 MMIO_BASE = 0xFEB00000
 MMIO_IRQ = 5
+PCI_SLOT = 3
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,13 @@ class Link:
     """Reference device and reference driver (either possibly a seeded-bug variant) on an
     in-process machine, with every monitor attached."""
 
-    def __init__(self, config: LinkConfig, catalogue: Catalogue | None = None) -> None:
+    def __init__(
+        self, config: LinkConfig, catalogue: Catalogue | None = None, device_slot: int | None = None
+    ) -> None:
+        """``device_slot``: the PCI slot of a device under test, opened even if its IDs are
+        wrong (see :func:`~ballast.virtio.transport.open_pci`)."""
         self.config = config
+        self._device_slot = device_slot
         spec = TRANSPORTS[config.transport]
         self.spec = spec
         self.events = EventLog()
@@ -130,10 +136,11 @@ class Link:
                 self.machine.attach_pci(
                     self.device,
                     spec.mode,  # type: ignore[arg-type]
+                    slot=PCI_SLOT,
                     options=config.device.pci,
                 )
                 kind = spec.driver_kind if config.driver.transitional else "pci-modern"
-                return open_transport(self.machine, kind, faults=faults)
+                return open_transport(self.machine, kind, faults=faults, slot=self._device_slot)
             options = config.device
             slots = 1
             if options.mmio_decoy:  # the decoy takes the first slot, the balloon the next

@@ -16,6 +16,7 @@ import pytest
 
 from ballast.errors import NotObservable, NotSupported, PeerCrashed, PeerTimeout, UsageError
 from ballast.link import TRANSPORTS, LinkConfig
+from ballast.matrix import load_feature_sets
 from ballast.monitors.events import Kind
 from ballast.reference import balloon as b
 from ballast.reference.allocator import PageState
@@ -438,6 +439,7 @@ def test_guest_reuse_after_done_is_not_the_devices_doing(open_link: Open) -> Non
 
 def test_target_describes_what_it_ran() -> None:
     target = QemuTarget()
+    target.configure(QemuSettings(), load_feature_sets().matrix("qemu-ci").cells)
     assert target.prerequisites() is None and target.variants("device") == {}
     link = target.open_link("device", LinkConfig(transport="mmio-v1"), load_catalogue())
     try:
@@ -446,8 +448,13 @@ def test_target_describes_what_it_ran() -> None:
         link.close()
     assert described["command_line"] == link.process.command_line
     assert described["version"].startswith(tuple("0123456789"))
-    template = described["command_lines"]["mmio-v1"]
+    template = described["command_lines"]["mmio-v1@qemu-default"]
     assert "virtio-mmio.force-legacy=true" in template and "<workdir>/qtest.sock" in template
+    hinting = described["command_lines"]["pci-modern@free-page-hint"]  # one line per cell
+    assert (
+        "free-page-hint=on" in hinting
+        and "mmio-v1@free-page-hint" not in described["command_lines"]
+    )
     with pytest.raises(UsageError, match="device only"):
         target.open_link("driver", LinkConfig(), load_catalogue())
 

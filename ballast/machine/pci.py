@@ -59,6 +59,12 @@ EXTRA_IO_BAR = 2
 MODERN_BAR_SIZE = 0x4000
 _REGION = 0x1000  # each modern structure gets one 4 KiB region of BAR4 (as in QEMU)
 _COMMON, _ISR, _DEVICE, _NOTIFY = 0, 1, 2, 3  # region numbers
+_REGIONS = (
+    (CapType.COMMON, _COMMON),
+    (CapType.ISR, _ISR),
+    (CapType.DEVICE, _DEVICE),
+    (CapType.NOTIFY, _NOTIFY),
+)
 NOTIFY_MULTIPLIER = 4
 QEMU_SUBSYSTEM_ID = 0x1100  # QEMU's modern subsystem ID; the spec asks for >= 0x40
 RESERVED_CFG_TYPE = 0x2A  # no structure type has this value
@@ -297,15 +303,15 @@ class VirtioPciDevice(PciDevice):
         if model.legacy_capable and device_type not in TRANSITIONAL_PCI_DEVICE_IDS:
             raise ValueError(f"device type {device_type} has no transitional PCI ID")
         legacy = model.legacy_capable
+        faults = model.faults
+        vendor, device_id, revision, subsystem = _identity(device_type, legacy, faults)
         super().__init__(
-            VIRTIO_PCI_VENDOR,
-            TRANSITIONAL_PCI_DEVICE_IDS[device_type]
-            if legacy
-            else MODERN_PCI_DEVICE_BASE + device_type,
+            vendor,
+            device_id,
             class_code=0xFF0000,
-            revision=(0 if legacy else 1) if options.revision is None else options.revision,
+            revision=revision if options.revision is None else options.revision,
             subsystem_vendor_id=VIRTIO_PCI_VENDOR,
-            subsystem_id=device_type if legacy else QEMU_SUBSYSTEM_ID,
+            subsystem_id=subsystem,
         )
         self.model = model
         self.irq = irq
@@ -316,53 +322,59 @@ class VirtioPciDevice(PciDevice):
         self._structures: list[tuple[int, int, int]] = []  # (bar, offset, length) they name
         self._put(PciCfg.INTERRUPT_LINE, 1, irq)  # as firmware would have routed it
         self._put(PciCfg.INTERRUPT_PIN, 1, 1)  # INTA#
-        if legacy:
+        if legacy:  # fault: the legacy header in memory space
             size = 1 << (Legacy.CONFIG + model.backend.config_size() - 1).bit_length()
-            self.set_bar(LEGACY_BAR, Bar("io", size, _LegacyHeader(model)))
+            kind: BarKind = "mem32" if "legacy_header_in_memory" in faults else "io"
+            self.set_bar(LEGACY_BAR, Bar(kind, size, _LegacyHeader(model)))
             if options.extra_io_bar:
                 self.set_bar(
                     EXTRA_IO_BAR, Bar("io", 0x20, RegisterBank("pci-extra-io", {}, model.events))
                 )
         if model.modern_capable:
             copies = 2 if options.second_instances else 1
-            block = _ModernBar(model, copies)
+            layout = _ModernLayout.for_faults(faults)
+            block = _ModernBar(model, layout, copies)
             self.set_bar(
                 MODERN_BAR, Bar("mem64", MODERN_BAR_SIZE * copies, block, prefetchable=True)
             )
-            self._add_virtio_caps()
+            self._add_virtio_caps(layout, faults)
         model.connect_irq(self)
 
-    def _add_virtio_caps(self) -> None:
+    def _add_virtio_caps(self, layout: _ModernLayout, faults: frozenset[str]) -> None:
         """Capabilities in QEMU's order; each structure's cap covers its whole region
         (or, with ``large_lengths``, the rest of the BAR); the options may put a cap the
-        driver must ignore first."""
+        driver must ignore first, and the device's seeded bugs of its list are here."""
         options = self.options
+        first = self._cap_end
         if options.reserved_cap:
             self._add_virtio_cap(RESERVED_CFG_TYPE, MODERN_BAR, 0, _REGION)
         if options.reserved_bar_cap:
             self._add_virtio_cap(CapType.COMMON, RESERVED_BAR, 0, _REGION)
         for copy in range(2 if options.second_instances else 1):
-            self._add_structure_caps(copy * MODERN_BAR_SIZE)
-        # bar, offset, length and pci_cfg_data are the driver's to write
-        writable = bytes(4) + b"\xff" + bytes(3) + b"\xff" * 12
-        offset = self._add_virtio_cap(CapType.PCI_CFG, 0, 0, 0, 0, writable)
-        self._cfg_data = offset + Cap.PCI_CFG_DATA
+            self._add_structure_caps(copy * MODERN_BAR_SIZE, layout, faults)
+        if "omit_pci_cfg_cap" not in faults:
+            # bar, offset, length and pci_cfg_data are the driver's to write
+            writable = bytes(4) + b"\xff" + bytes(3) + b"\xff" * 12
+            offset = self._add_virtio_cap(CapType.PCI_CFG, 0, 0, 0, 0, writable)
+            self._cfg_data = offset + Cap.PCI_CFG_DATA
+        if "cap_list_loop" in faults:
+            self.config[self._cap_link] = first  # the last next pointer leads back
 
-    def _add_structure_caps(self, base: int) -> None:
-        regions = ((CapType.COMMON, _COMMON), (CapType.ISR, _ISR), (CapType.DEVICE, _DEVICE))
-        for cfg_type, region in regions:
-            at = base + region * _REGION
-            self._add_virtio_cap(cfg_type, MODERN_BAR, at, self._length(region))
-        self._add_virtio_cap(
-            CapType.NOTIFY,
-            MODERN_BAR,
-            base + _NOTIFY * _REGION,
-            self._length(_NOTIFY),
-            NOTIFY_MULTIPLIER,
-        )
+    def _add_structure_caps(self, base: int, layout: _ModernLayout, faults: frozenset[str]) -> None:
+        for cfg_type, region in _REGIONS:
+            if f"omit_{cfg_type.name.lower()}_cap" in faults:
+                continue
+            extra = layout.multiplier if cfg_type == CapType.NOTIFY else None
+            # fault notify_cap_len_short: the multiplier left out of cap_len
+            short = extra is not None and "notify_cap_len_short" in faults
+            at = base + layout.offset(region)
+            length = self._length(region, layout)
+            self._add_virtio_cap(cfg_type, MODERN_BAR, at, length, extra, short_cap_len=short)
 
-    def _length(self, region: int) -> int:
-        return MODERN_BAR_SIZE - region * _REGION if self.options.large_lengths else _REGION
+    def _length(self, region: int, layout: _ModernLayout) -> int:
+        if self.options.large_lengths:
+            return MODERN_BAR_SIZE - region * _REGION
+        return layout.length(region)
 
     def _add_virtio_cap(
         self,
@@ -372,8 +384,11 @@ class VirtioPciDevice(PciDevice):
         length: int,
         extra: int | None = None,
         writable: bytes = b"",
+        short_cap_len: bool = False,
     ) -> int:
         body = _virtio_cap(cfg_type, bar, offset, length, extra, self.options.cap_len_extra)
+        if short_cap_len:
+            body = body[:2] + bytes([16]) + body[3:]
         at = self.add_capability(body, writable)
         self._caps.append((at, at + len(body), cfg_type))
         if cfg_type != CapType.PCI_CFG:
@@ -414,7 +429,7 @@ class VirtioPciDevice(PciDevice):
         """The device's interrupt output: mirrored in the Interrupt Status bit and
         driven onto the INTx line unless the command register disables INTx."""
         self._level = level
-        if level:
+        if level and "status_interrupt_bit_clear" not in self.model.faults:
             self.config[PciCfg.STATUS] |= STATUS_INTERRUPT
         else:
             self.config[PciCfg.STATUS] &= ~STATUS_INTERRUPT
@@ -464,10 +479,32 @@ class VirtioPciDevice(PciDevice):
         bar = self.bars[index] if index < NUM_BARS else None
         if bar is None or length not in (1, 2, 4) or offset + length > bar.size:
             return
+        if f"pci_cfg_{'write' if write else 'read'}_ignored" in self.model.faults:
+            return
         if write:
             bar.block.write(offset, length, self._get(self._cfg_data, length))
         else:
             self._put(self._cfg_data, length, bar.block.read(offset, length))
+
+
+def _identity(device_type: int, legacy: bool, faults: frozenset[str]) -> tuple[int, ...]:
+    """Vendor ID, Device ID, Revision ID and Subsystem Device ID of a virtio function:
+    QEMU's, unless a seeded bug gets one wrong."""
+    kind = "transitional" if legacy else "modern"  # the seeded bugs name the kind they hit
+    swapped = f"{kind}_{'modern' if legacy else 'transitional'}_id" in faults
+    device_id = (
+        TRANSITIONAL_PCI_DEVICE_IDS[device_type]
+        if legacy != swapped
+        else MODERN_PCI_DEVICE_BASE + device_type + ("device_id_of_another_type" in faults)
+    )
+    revision = 0 if legacy else 1
+    subsystem = device_type if legacy else QEMU_SUBSYSTEM_ID
+    if f"{kind}_revision_{1 - revision}" in faults:
+        revision = 1 - revision
+    if f"{kind}_subsystem_{'modern' if legacy else 'type'}" in faults:
+        subsystem = QEMU_SUBSYSTEM_ID if legacy else device_type
+    vendor = 0x1B36 if "wrong_vendor_id" in faults else VIRTIO_PCI_VENDOR  # Red Hat's other
+    return vendor, device_id, revision, subsystem
 
 
 def _virtio_cap(
@@ -547,13 +584,174 @@ def _common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
     return registers
 
 
+@dataclass(frozen=True, slots=True)
+class _ModernLayout:
+    """Where each structure starts in its region of BAR4 (``skew`` bytes in), the notify
+    multiplier and the notify window's length: QEMU's layout unless a seeded bug moves
+    something."""
+
+    skew: dict[int, int]
+    multiplier: int = NOTIFY_MULTIPLIER
+    notify_length: int = _REGION
+
+    @classmethod
+    def for_faults(cls, faults: frozenset[str]) -> _ModernLayout:
+        skews = {"common_cfg_misaligned": (_COMMON, 2), "device_cfg_misaligned": (_DEVICE, 2)}
+        skews["notify_cfg_odd_offset"] = (_NOTIFY, 1)
+        lengths = {"notify_length_1": 1, "notify_length_one_queue": 2}
+        return cls(
+            dict(skews[name] for name in faults if name in skews),
+            6 if "notify_multiplier_6" in faults else NOTIFY_MULTIPLIER,
+            min([lengths[name] for name in faults if name in lengths], default=_REGION),
+        )
+
+    def offset(self, region: int) -> int:
+        return region * _REGION + self.skew.get(region, 0)
+
+    def length(self, region: int) -> int:
+        return self.notify_length if region == _NOTIFY else _REGION - self.skew.get(region, 0)
+
+    def locate(self, offset: int) -> tuple[int, int]:
+        """(region, offset into its structure) of an offset into BAR4."""
+        region = offset >> 12
+        return region, offset - self.offset(region)
+
+
+def _faulty_common_registers(m: VirtioDeviceModel) -> dict[int, Register]:
+    """The common cfg registers a seeded bug replaces (each presents the wrong value)."""
+    faults = m.faults
+    registers: dict[int, Register] = {}
+    if "status_stale_after_reset" in faults:
+        previous = {"status": 0}  # what the status was when the driver wrote 0
+
+        def write_status(value: int) -> None:
+            previous["status"] = m.status if value == 0 else 0
+            m.write_status(value)
+
+        registers[Common.DEVICE_STATUS] = Register(
+            "device_status", 1, read=lambda: previous["status"] or m.status, write=write_status
+        )
+    if "queue_enable_latched" in faults:  # through device resets, not queue resets
+        enabled: dict[int, int] = {}  # queue -> last value written to queue_enable
+
+        def write_enable(value: int) -> None:
+            enabled[m.queue_select] = value
+            m.write_queue_enable(value)
+
+        def write_reset(value: int) -> None:
+            enabled.pop(m.queue_select, None)
+            m.write_queue_reset(value)
+
+        registers[Common.QUEUE_ENABLE] = Register(
+            "queue_enable", 2, read=lambda: enabled.get(m.queue_select, 0), write=write_enable
+        )
+        registers[Common.QUEUE_RESET] = Register(
+            "queue_reset", 2, read=lambda: 0, write=write_reset
+        )
+    if "device_feature_select_wraps" in faults:
+        registers[Common.DEVICE_FEATURE] = Register(
+            "device_feature", 4, read=lambda: m.read_device_features(m.device_feature_select & 1)
+        )
+    if "driver_feature_select_ignored" in faults:
+        registers[Common.DRIVER_FEATURE] = Register(
+            "driver_feature",
+            4,
+            read=lambda: m.read_driver_features(0),
+            write=lambda v: m.write_driver_features(m.driver_feature_select, v),
+        )
+    if {"absent_queue_size_256", "queue_size_odd"} & faults:
+
+        def read_size() -> int:
+            if m.selected_queue is None:
+                return 256 if "absent_queue_size_256" in faults else 0
+            value = m.read_queue("size")
+            return value - 1 if "queue_size_odd" in faults else value
+
+        registers[Common.QUEUE_SIZE] = Register(
+            "queue_size", 2, read=read_size, write=lambda v: m.write_queue("size", v)
+        )
+    if "generation_frozen" in faults:
+        registers[Common.CONFIG_GENERATION] = constant("config_generation", 1, 0)
+    registers.update(_faulty_queue_reset(m))
+    if "queue_address_low_clears_high" in faults:
+        for field, low in (
+            ("desc", Common.QUEUE_DESC_LO),
+            ("avail", Common.QUEUE_DRIVER_LO),
+            ("used", Common.QUEUE_DEVICE_LO),
+        ):
+            registers[low] = Register(
+                Common(low).name.lower(),
+                4,
+                read=lambda f=field: m.read_queue(f) & 0xFFFFFFFF,
+                write=lambda v, f=field: m.write_queue(f, v & 0xFFFFFFFF),
+            )
+    return registers
+
+
+def _faulty_queue_reset(m: VirtioDeviceModel) -> dict[int, Register]:
+    """queue_reset (and what a reset queue presents) as the seeded bugs get it wrong."""
+    faults = m.faults & {
+        "queue_reset_set_after_reset",
+        "queue_reset_set_while_enabled",
+        "queue_reset_keeps_size",
+        "queue_reset_keeps_enable",
+    }
+    if not faults:
+        return {}
+    untouched: set[int] = set()  # queues not enabled since a device reset
+    reset_shown_enabled: set[int] = set()
+
+    def write_status(value: int) -> None:
+        if value == 0:
+            untouched.update(range(m.num_queues))
+        m.write_status(value)
+
+    def write_enable(value: int) -> None:
+        untouched.discard(m.queue_select)
+        reset_shown_enabled.discard(m.queue_select)
+        m.write_queue_enable(value)
+
+    def read_reset() -> int:
+        queue = m.selected_queue
+        if queue is None:
+            return 0
+        if "queue_reset_set_after_reset" in faults:
+            return int(queue.index in untouched)
+        return int("queue_reset_set_while_enabled" in faults and queue.enabled)
+
+    def write_reset(value: int) -> None:
+        queue = m.selected_queue
+        if value != 1 or queue is None:
+            return
+        if "queue_reset_keeps_enable" in faults:
+            reset_shown_enabled.add(queue.index)
+        if "queue_reset_keeps_size" in faults:
+            queue.enabled = False  # the rings stay where they were
+        else:
+            m.write_queue_reset(value)
+
+    def read_enable() -> int:
+        return int(m.queue_select in reset_shown_enabled) or m.read_queue("enabled")
+
+    return {
+        Common.DEVICE_STATUS: Register(
+            "device_status", 1, read=lambda: m.status, write=write_status
+        ),
+        Common.QUEUE_ENABLE: Register("queue_enable", 2, read=read_enable, write=write_enable),
+        Common.QUEUE_RESET: Register("queue_reset", 2, read=read_reset, write=write_reset),
+    }
+
+
 class _ModernBar:
     """BAR4 of a modern device: four 4 KiB regions, decoded by region number (``copies``
     2: the same four again above them, which later capabilities name)."""
 
-    def __init__(self, model: VirtioDeviceModel, copies: int = 1) -> None:
+    def __init__(self, model: VirtioDeviceModel, layout: _ModernLayout, copies: int = 1) -> None:
         self._model = model
-        self._common = RegisterBank("pci-common", _common_registers(model), model.events)
+        self._layout = layout
+        registers = _common_registers(model)
+        registers.update(_faulty_common_registers(model))
+        self._common = RegisterBank("pci-common", registers, model.events)
         self._copies = copies
 
     def _first(self, offset: int) -> int:
@@ -569,8 +767,7 @@ class _ModernBar:
 
     def read(self, offset: int, width: int) -> int:
         model = self._model
-        offset = self._first(offset)
-        region = offset >> 12
+        region, offset = self._layout.locate(self._first(offset))
         if region == _ISR:
             return model.read_isr()  # any read of the ISR region clears it, as in QEMU
         if region == _COMMON:
@@ -578,21 +775,20 @@ class _ModernBar:
             return self._common.read(offset, width)
         if region == _DEVICE:
             model.use_interface(False)
-            return int.from_bytes(model.config_read(offset - _DEVICE * _REGION, width), "little")
+            return int.from_bytes(model.config_read(offset, width), "little")
         return 0
 
     def write(self, offset: int, width: int, value: int) -> None:
         model = self._model
-        offset = self._first(offset)
-        region = offset >> 12
+        region, offset = self._layout.locate(self._first(offset))
         if region == _NOTIFY:
-            model.notify((offset - _NOTIFY * _REGION) // NOTIFY_MULTIPLIER, value, width)
+            model.notify(offset // self._layout.multiplier, value, width)
         elif region == _COMMON:
             model.use_interface(False)
             self._common.write(offset, width, value)
         elif region == _DEVICE:
             model.use_interface(False)
-            model.config_write(offset - _DEVICE * _REGION, value.to_bytes(width, "little"))
+            model.config_write(offset, value.to_bytes(width, "little"))
 
 
 def _legacy_registers(m: VirtioDeviceModel) -> dict[int, Register]:
@@ -630,25 +826,33 @@ class _LegacyHeader:
 
     def __init__(self, model: VirtioDeviceModel) -> None:
         self._model = model
-        self._bank = RegisterBank("pci-legacy", _legacy_registers(model), model.events)
+        registers = _legacy_registers(model)
+        faults = model.faults
+        if "legacy_status_at_isr" in faults:  # fault: status and ISR swap places
+            registers[Legacy.DEVICE_STATUS], registers[Legacy.ISR_STATUS] = (
+                registers[Legacy.ISR_STATUS],
+                registers[Legacy.DEVICE_STATUS],
+            )
+        self._bank = RegisterBank("pci-legacy", registers, model.events)
+        # fault: device config where it would follow the MSI-X vector fields
+        self._config = Legacy.CONFIG + (4 if "legacy_config_after_msix" in faults else 0)
+        self._narrow_aligned = "legacy_config_narrow_aligned" in faults
 
     def read(self, offset: int, width: int) -> int:
         self._model.use_interface(True)
-        if (
-            offset >= Legacy.CONFIG
-            and width < 4
-            and "legacy_config_whole_only" in self._model.faults
-        ):
-            return WIDTH_MASKS[width]  # fault: narrow config reads find nothing
-        if offset >= Legacy.CONFIG:
-            data = self._model.config_read(offset - Legacy.CONFIG, width)
-            return int.from_bytes(data, "little")
+        if offset >= self._config:
+            offset -= self._config
+            if width < 4 and "legacy_config_whole_only" in self._model.faults:
+                return WIDTH_MASKS[width]  # fault: narrow config reads find nothing
+            if self._narrow_aligned and width < 4:  # fault: narrow reads ignore offset & 3
+                offset &= ~3
+            return int.from_bytes(self._model.config_read(offset, width), "little")
         return self._bank.read(offset, width)
 
     def write(self, offset: int, width: int, value: int) -> None:
         self._model.use_interface(True)
-        if offset >= Legacy.CONFIG:
-            self._model.config_write(offset - Legacy.CONFIG, value.to_bytes(width, "little"))
+        if offset >= self._config:
+            self._model.config_write(offset - self._config, value.to_bytes(width, "little"))
         else:
             self._bank.write(offset, width, value)
 

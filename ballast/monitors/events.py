@@ -150,6 +150,21 @@ class Kind:
     DRIVER_QUEUE_RESET = "driver_queue_reset"
     # queue, rule: the driver side broke a ring rule on purpose (a test provoking an error)
     RING_BROKEN = "ring_broken"
+    # PCI, what the driver read of the function (suites/pci_walk.py): the config header,
+    # each capability of the list (fields as raw little-endian integers), and registers
+    # of the virtio structures (register: a common cfg field name, "isr" or
+    # "config_generation"; queue: queue_select in force, or None)
+    PCI_FUNCTION_SEEN = "pci_function_seen"  # vendor_id, device_id, revision,
+    #   subsystem_vendor_id, subsystem_id, header_type, status, interrupt_pin,
+    #   bars: {index: "io" | "memory"} of the implemented BARs
+    PCI_CAP_SEEN = "pci_cap_seen"  # pointer, cap_id, next, cap_len, cfg_type, bar, offset,
+    #   length, extra (the le32 after the struct: notify_off_multiplier, pci_cfg_data)
+    PCI_CAPS_WALKED = "pci_caps_walked"  # count, looped (a pointer came round again)
+    PCI_REGISTER_SEEN = "pci_register_seen"  # block, register, value, queue, access:
+    #   "read" | "write" (the driver's own account of what it wrote); block "common",
+    #   "isr", "device", "legacy" (BAR0 header), "config" (PCI header), "pci_cfg" (through
+    #   that window) or "intx" (register "level": the line); device config reads of the
+    #   legacy header also carry offset (into the device config) and width
     # backdoor
     PAGE_ACCESS = "page_access"  # pfn, access: "read" | "write", actor: "guest" | "host"
     # host-side actions (the test harness driving the device's host interface)

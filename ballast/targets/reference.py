@@ -26,9 +26,9 @@ class ReferenceTarget:
         return {"version": __version__, "machine": "in-process"}
 
     def open_link(self, subject: str, config: Any, catalogue: Any) -> Any:
-        from ballast.link import Link
+        from ballast.link import PCI_SLOT, Link
 
-        return Link(config, catalogue)
+        return Link(config, catalogue, device_slot=PCI_SLOT if subject == "device" else None)
 
 
 REFERENCE = ReferenceTarget()

@@ -458,15 +458,19 @@ class VirtioDeviceModel:
         """The backend changed device config: bump the generation and, once the driver
         is live (DRIVER_OK), send a configuration change notification."""
         self.config_generation = (self.config_generation + 1) & 0xFF
-        if self.status & _DRIVER_OK:
-            self._set_isr(self.isr | ISR_CONFIG)
+        if self.status & _DRIVER_OK:  # fault: the wrong ISR bit for the notification
+            self._set_isr(
+                self.isr | (ISR_VRING if "isr_config_as_vring" in self.faults else ISR_CONFIG)
+            )
 
     # -- interrupts ----------------------------------------------------------------------
 
     def raise_vring_interrupt(self, index: int) -> None:
         """Used buffer notification for queue ``index`` (INTx/MMIO have one reason bit
         for all queues, so the index only documents the caller's intent)."""
-        self._set_isr(self.isr | ISR_VRING)
+        self._set_isr(
+            self.isr | (ISR_CONFIG if "isr_vring_as_config" in self.faults else ISR_VRING)
+        )
 
     def read_isr(self) -> int:
         """PCI ISR status read: returns the bits and clears them, lowering the line."""

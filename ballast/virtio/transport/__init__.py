@@ -40,12 +40,17 @@ def open_pci(
     allocator: BarAllocator | None = None,
     irq_line: int | None = None,
     faults: frozenset[str] = frozenset(),
+    slot: int | None = None,
 ) -> PciModernTransport | PciLegacyTransport:
     """Find the ``index``-th virtio-pci function of ``device_type``, assign its BARs and
     open it the ``kind`` way.  ``irq_line`` overrides the Interrupt Line register, which
     nobody programs on a machine without firmware; ``faults`` are the reference driver's
-    seeded bugs (pci.driver.*)."""
+    seeded bugs (pci.driver.*).  ``slot``: where the tester plugged the device under test,
+    opened when no function carries the virtio IDs (so a device with wrong IDs is still
+    driven, and its IDs judged)."""
     functions = find_virtio(bus, device_type, faults)
+    if not functions and slot is not None:
+        functions = [f for f in scan(bus) if f.slot == slot]
     if index >= len(functions):
         raise TransportError(
             f"found {len(functions)} virtio-pci function(s) of type {device_type}; wanted #{index}"

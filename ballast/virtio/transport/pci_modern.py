@@ -7,6 +7,7 @@ from ballast.virtio.layout import CapType, Common
 from ballast.virtio.transport.base import (
     BaseTransport,
     TransportError,
+    Window,
     feature_words,
     interrupt_reasons,
     read_features,
@@ -14,7 +15,7 @@ from ballast.virtio.transport.base import (
     write_address,
     write_features,
 )
-from ballast.virtio.transport.pci import CfgWindow, PciFunction
+from ballast.virtio.transport.pci import CfgWindow, PciFunction, VirtioCap
 
 _REQUIRED = (CapType.COMMON, CapType.NOTIFY, CapType.ISR)
 _WORDS = feature_words(legacy=False)
@@ -33,7 +34,7 @@ class PciModernTransport(BaseTransport):
         # fault pci_caps_unchecked: never looks at the capability list
         caps = {} if "pci_caps_unchecked" in faults else function.virtio_caps(faults)
         missing = [t.name for t in _REQUIRED if t not in caps]
-        if missing:
+        if len(missing) == len(_REQUIRED):
             raise TransportError(
                 f"{function} lacks virtio capabilities {missing}: not a modern device"
             )
@@ -41,11 +42,10 @@ class PciModernTransport(BaseTransport):
         config = None if device is None else function.window(device.bar, device.offset)
         super().__init__(function.bus, config, irq_line)
         self.function = function
-        common, notify, isr = (caps[t] for t in _REQUIRED)
-        self._common = function.window(common.bar, common.offset)
-        self._isr = function.window(isr.bar, isr.offset)
-        self._notify = function.window(notify.bar, notify.offset)
-        self._multiplier = notify.multiplier
+        common, notify, isr = (_structure(function, caps, t) for t in _REQUIRED)
+        self._common, self._isr, self._notify = common, isr, notify
+        notify_cap = caps.get(CapType.NOTIFY)
+        self._multiplier = 0 if notify_cap is None else notify_cap.multiplier
         self._notify_offsets: dict[int, int] = {}
         self.faults = faults  # seeded bugs of the reference driver (pci.driver.*)
         self.high_half_first = False
@@ -144,3 +144,26 @@ class PciModernTransport(BaseTransport):
 
     def ack_interrupt(self) -> set[str]:
         return interrupt_reasons(self.read_isr())
+
+
+class _Absent:
+    """A required structure the device does not present: the transport still opens (so
+    a test can walk the capabilities and report what is missing) and fails on use."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    def read(self, offset: int, width: int) -> int:
+        raise TransportError(self._what)
+
+    def write(self, offset: int, width: int, value: int) -> None:
+        raise TransportError(self._what)
+
+
+def _structure(
+    function: PciFunction, caps: dict[int, VirtioCap], cfg_type: CapType
+) -> Window | _Absent:
+    cap = caps.get(cfg_type)
+    if cap is None:
+        return _Absent(f"{function} lacks the virtio {cfg_type.name} capability")
+    return function.window(cap.bar, cap.offset)
