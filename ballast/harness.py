@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ballast.errors import NotSupported
 from ballast.link import TRANSPORTS, LinkConfig, LinkLike
 from ballast.matrix import FeatureSet, Matrix, load_feature_sets
 from ballast.monitors.verdicts import Finding
@@ -17,6 +18,7 @@ from ballast.reference.guestmem import MemoryLayout
 from ballast.spec.catalogue import Catalogue, Clause
 from ballast.targets import Choice
 from ballast.timeouts import scaled
+from ballast.virtio.features import Feature
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class LinkParam:
     transport: str
     big_endian: bool = False
     feature_set: FeatureSet | None = None  # None: the device's own default offer
+    unmet: int = 0  # features the test needs offered that no cell of the matrix offers
 
     @property
     def transport_id(self) -> str:
@@ -79,14 +82,19 @@ def params_for(
 
     def cells(need_offer: bool) -> list[LinkParam]:
         return [
-            dataclasses.replace(param, feature_set=cell.feature_set)
+            dataclasses.replace(
+                param,
+                feature_set=cell.feature_set,
+                unmet=0 if need_offer else offered & ~cell.feature_set.features,
+            )
             for cell in matrix.cells
             for param in transports
             if cell.runs(param.transport, clauses, offered, need_offer)
         ]
 
     # A test no set of the matrix can meet still runs in the base cells, where it reports
-    # that its feature is not offered rather than vanishing from the results.
+    # that its feature is not offered (NOT_APPLICABLE from its clauses' monitors, or
+    # NOT_SUPPORTED for what ``offered`` asks) rather than vanishing from the results.
     return cells(need_offer=True) or cells(need_offer=False)
 
 
@@ -132,6 +140,9 @@ def build(
     options = dataclasses.replace(
         DeviceOptions(numbering=numbering), **(device_overrides or {}), faults=device_faults
     )
+    if param.unmet:
+        names = ", ".join(f.name for f in Feature if param.unmet >> f & 1)
+        raise NotSupported(f"no cell of the matrix has the device offer {names}")
     if param.feature_set is not None:  # the cell's offer bounds what the test asks for
         allowed = param.feature_set.features | ~load_feature_sets().scope
         options = dataclasses.replace(options, features=options.features & allowed)

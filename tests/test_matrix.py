@@ -115,3 +115,11 @@ def test_a_bad_feature_sets_file_is_a_one_line_usage_error(
 def test_an_unknown_matrix_names_the_known_ones() -> None:
     with pytest.raises(UsageError, match="unknown matrix 'nope'; known: reference, qemu-ci"):
         SETS.matrix("nope")
+
+
+def test_an_offer_no_cell_makes_is_not_supported_in_the_base_cells() -> None:
+    tell = mask(Feature.VIRTIO_BALLOON_F_MUST_TELL_HOST)
+    clauses = [CATALOGUE.get("balloon.driver.operation.07")]
+    cells = params_for(clauses, SETS.matrix("qemu-ci"), offered=tell)
+    assert cells and all(p.unmet == tell and p.id.endswith("@qemu-default") for p in cells)
+    assert all(p.unmet == 0 for p in params_for(clauses, SETS.matrix("reference"), offered=tell))

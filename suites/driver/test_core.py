@@ -48,6 +48,7 @@ def test_uses_32_bit_register_accesses(balloon):
 
 
 @pytest.mark.clause("core.driver.config.02")
+@pytest.mark.requires(offered=["VIRTIO_BALLOON_F_FREE_PAGE_HINT"])
 def test_reads_config_between_generation_reads(balloon):
     h = s.start(balloon())
     h.host.start_hinting()
@@ -83,6 +84,7 @@ def test_sets_failed_without_version_1(balloon):
 
 
 @pytest.mark.clause("core.driver.status.03", provoked=["balloon.driver.features.01"])
+@pytest.mark.requires(offered=["VIRTIO_BALLOON_F_MUST_TELL_HOST"])
 def test_resets_after_failed_before_trying_again(balloon):
     h = balloon(device=REFUSING_DEVICE, driver=WITHOUT_TELL_HOST)
     for _ in range(2):
@@ -91,6 +93,7 @@ def test_resets_after_failed_before_trying_again(balloon):
 
 
 @pytest.mark.clause("core.driver.init.05", provoked=["balloon.driver.features.01"])
+@pytest.mark.requires(offered=["VIRTIO_BALLOON_F_MUST_TELL_HOST"])
 def test_sets_failed_when_features_ok_is_refused(balloon):
     h = balloon(device=REFUSING_DEVICE, driver=WITHOUT_TELL_HOST)
     with s.contextlib.suppress(s.DriverError):
@@ -98,6 +101,7 @@ def test_sets_failed_when_features_ok_is_refused(balloon):
 
 
 @pytest.mark.clause("core.driver.init.06", provoked=["balloon.driver.features.01"])
+@pytest.mark.requires(offered=["VIRTIO_BALLOON_F_MUST_TELL_HOST"])
 def test_stops_initialization_when_features_ok_is_refused(balloon):
     h = balloon(device=REFUSING_DEVICE, driver=WITHOUT_TELL_HOST)
     with s.contextlib.suppress(s.DriverError):

@@ -13,6 +13,7 @@ def test_accepts_must_tell_host(balloon):
 
 
 @pytest.mark.clause("balloon.device.features.01", provoked=["balloon.driver.features.01"])
+@pytest.mark.requires(offered=["VIRTIO_BALLOON_F_MUST_TELL_HOST"])
 def test_stops_when_the_device_refuses_features_ok(balloon):
     h = balloon(
         device={"reject_without_must_tell_host": True},

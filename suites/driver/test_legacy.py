@@ -31,5 +31,6 @@ def test_stats_in_guest_byte_order(balloon):
 
 
 @pytest.mark.clause("balloon.driver.legacy.05")
+@pytest.mark.requires(offered=["VIRTIO_BALLOON_F_FREE_PAGE_HINT"])
 def test_command_id_in_guest_byte_order(balloon):
     s.hint_round(balloon())

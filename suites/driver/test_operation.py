@@ -49,6 +49,7 @@ def test_tells_the_device_before_reusing_ballooned_pages(balloon):
 
 
 @pytest.mark.clause("balloon.driver.operation.07")
+@pytest.mark.requires(offered=["VIRTIO_BALLOON_F_MUST_TELL_HOST"])
 def test_waits_for_the_deflate_ack_with_must_tell_host(balloon):
     h = s.start(balloon())
     s.target(h, 512)
@@ -76,5 +77,6 @@ def test_tolerates_pages_modified_before_the_inflate_ack(balloon):
 
 
 @pytest.mark.clause("balloon.device.operation.02")
+@pytest.mark.requires(offered=["VIRTIO_BALLOON_F_MUST_TELL_HOST"])
 def test_tolerates_pages_modified_while_in_the_balloon(balloon):
     s.inflate_deflate(balloon(device={"modify_inflated_pages": True}))

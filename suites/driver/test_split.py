@@ -30,6 +30,7 @@ def test_uses_no_indirect_table_without_the_feature(balloon):
 
 
 @pytest.mark.clause("split.driver.indirect.02")
+@pytest.mark.requires(offered=["VIRTIO_BALLOON_F_PAGE_REPORTING"])
 def test_nests_no_indirect_table(balloon):
     s.report_fragmented(balloon())
 
@@ -40,11 +41,13 @@ def test_keeps_chains_within_the_queue_size(balloon):
 
 
 @pytest.mark.clause("split.driver.indirect.04")
+@pytest.mark.requires(offered=["VIRTIO_BALLOON_F_PAGE_REPORTING"])
 def test_sets_no_next_beside_indirect(balloon):
     s.report_fragmented(balloon())
 
 
 @pytest.mark.clause("split.driver.framing.01")
+@pytest.mark.requires(offered=["VIRTIO_BALLOON_F_PAGE_REPORTING"])
 def test_places_writable_elements_after_readable_ones(balloon):
     s.report_fragmented(balloon())
 
