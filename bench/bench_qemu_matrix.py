@@ -1,11 +1,14 @@
 """What the whole QEMU device suite costs: wall time of its CI matrix serial and with
-``-n 2``, and each test's cost split into QEMU start-up, test body and teardown.
+``-n 2``, and each test's cost split into QEMU start-up, test body and teardown.  The
+device suite is every test that judges the device (``suites/device`` and the device
+property test); the driver tests of ``ballast run --device qemu`` run on the reference
+pair and are not counted.
 
 The serial run happens in this process (pytest.main) with a probe that reads each
 QemuLink's own phase timings (``start``: spawn to QMP ready; ``open``: PCI scan or MMIO
 probe, monitors, host interface; ``close``: QMP quit and reap) and the call phase's
-duration, whose remainder is the body.  The parallel run is ``ballast run`` as CI starts
-it.  Run: ``.venv/bin/python bench/bench_qemu_matrix.py [--matrix qemu-ci] [-n 2]``.
+duration, whose remainder is the body.  The parallel run is the same selection under
+``pytest -n``.  Run: ``.venv/bin/python bench/bench_qemu_matrix.py [--matrix qemu-ci] [-n 2]``.
 """
 
 from __future__ import annotations
@@ -14,16 +17,20 @@ import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ballast.paths import REPO_ROOT
 from ballast.targets.qemu.link import QemuLink
+
+DEVICE_SUITE = [
+    str(REPO_ROOT / "suites" / "device"),
+    str(REPO_ROOT / "suites" / "properties" / "test_random_activity.py")
+    + "::test_random_activity_device_under_test",
+]
 
 
 class PhaseProbe:
@@ -63,16 +70,7 @@ def serial(matrix: str) -> tuple[float, PhaseProbe]:
     began = time.perf_counter()
     try:
         code = pytest.main(
-            [
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                str(REPO_ROOT / "suites"),
-                "--device",
-                "qemu",
-                "--matrix",
-                matrix,
-            ],
+            ["-q", "-p", "no:cacheprovider", *DEVICE_SUITE, "--device", "qemu", "--matrix", matrix],
             plugins=[probe],
         )
     finally:
@@ -83,27 +81,28 @@ def serial(matrix: str) -> tuple[float, PhaseProbe]:
 
 
 def parallel(matrix: str, workers: int) -> float:
-    with tempfile.TemporaryDirectory() as out:
-        began = time.perf_counter()
-        subprocess.run(
-            [
-                str(Path(sys.executable).parent / "ballast"),
-                "run",
-                "--device",
-                "qemu",
-                "-n",
-                str(workers),
-                "--report-dir",
-                out,
-                "--",
-                "--matrix",
-                matrix,
-            ],
-            cwd=REPO_ROOT,
-            check=False,
-            capture_output=True,
-        )
-        return time.perf_counter() - began
+    began = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            str(workers),
+            *DEVICE_SUITE,
+            "--device",
+            "qemu",
+            "--matrix",
+            matrix,
+        ],
+        cwd=REPO_ROOT,
+        check=False,
+        capture_output=True,
+    )
+    return time.perf_counter() - began
 
 
 def split(probe: PhaseProbe) -> dict[str, Any]:
