@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 from ballast.machine.regs import Register, RegisterBank, attribute, constant, queue_address
 from ballast.monitors.events import EventLog, Kind
@@ -176,17 +176,7 @@ class VirtioMmioDevice:
             if not repeat and not value & ~_DEFINED_INTERRUPTS:
                 return value  # the next InterruptACK carries it
             extra["repeat"] = repeat
-        self._emit(
-            "device",
-            Kind.MMIO_ACCESS,
-            base=self.base,
-            register=self._names.get(offset),
-            offset=offset,
-            write=False,
-            value=value,
-            queue=queue,
-            **extra,
-        )
+        self._access(offset, False, value, queue, extra)
         return value
 
     def write(self, offset: int, width: int, value: int) -> None:
@@ -203,13 +193,19 @@ class VirtioMmioDevice:
             extra = {"status": self._status_read, "seen": self._status_seen}
         if offset == Mmio.INTERRUPT_ACK or (offset == Mmio.STATUS and value == 0):
             self._status_read, self._status_seen = None, 0
+        self._access(offset, True, value, queue, extra)
+
+    def _access(
+        self, offset: int, write: bool, value: int, queue: int, extra: dict[str, Any]
+    ) -> None:
+        """Report a control register access the driver made (MMIO_ACCESS)."""
         self._emit(
             "device",
             Kind.MMIO_ACCESS,
             base=self.base,
             register=self._names.get(offset),
             offset=offset,
-            write=True,
+            write=write,
             value=value,
             queue=queue,
             **extra,
