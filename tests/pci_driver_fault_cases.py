@@ -7,7 +7,7 @@ from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
-from ballast.machine.pci import PciOptions
+from ballast.machine.pci import ENVIRONMENT_SUBSYSTEM, PciOptions
 from ballast.monitors.events import Kind
 from ballast.reference import balloon as b
 from ballast.reference.balloon import Queue
@@ -142,6 +142,9 @@ def pci_driver_cases(case: Callable[..., Any]) -> dict[str, Any]:
         "pci_match_modern_only": case(nothing, never_claimed, link="pci-transitional", **refused),
         "pci_match_known_revision": case(
             nothing, never_driven, options=pci(revision=0x2A), **refused
+        ),
+        "pci_match_virtio_subsystem": case(
+            nothing, never_driven, options=pci(subsystem=ENVIRONMENT_SUBSYSTEM), **refused
         ),
         "pci_cap_reject_reserved_type": case(
             nothing, never_driven, options=pci(reserved_cap=True), **refused

@@ -66,6 +66,7 @@ _REGIONS = (
     (CapType.NOTIFY, _NOTIFY),
 )
 NOTIFY_MULTIPLIER = 4
+ENVIRONMENT_SUBSYSTEM = (0x8086, 0x5A5A)  # an environment's own subsystem IDs (Intel's vendor)
 QEMU_SUBSYSTEM_ID = 0x1100  # QEMU's modern subsystem ID; the spec asks for >= 0x40
 RESERVED_CFG_TYPE = 0x2A  # no structure type has this value
 RESERVED_BAR = 0x6  # the first BAR value that names no BAR
@@ -83,6 +84,9 @@ class PciOptions:
     large_lengths: bool = False  # each structure's length runs to the end of BAR4
     extra_io_bar: bool = False  # a second I/O region (BAR2, no registers) after the legacy one
     second_instances: bool = False  # later caps: each structure again, in BAR4's upper half
+    # Subsystem Vendor and Device ID of the environment (pci.device.discovery.03: a device
+    # MAY present them); None: virtio's vendor and QEMU's subsystem ID
+    subsystem: tuple[int, int] | None = None
 
     @property
     def quirks(self) -> tuple[str, ...]:
@@ -310,8 +314,8 @@ class VirtioPciDevice(PciDevice):
             device_id,
             class_code=0xFF0000,
             revision=revision if options.revision is None else options.revision,
-            subsystem_vendor_id=VIRTIO_PCI_VENDOR,
-            subsystem_id=subsystem,
+            subsystem_vendor_id=options.subsystem[0] if options.subsystem else VIRTIO_PCI_VENDOR,
+            subsystem_id=options.subsystem[1] if options.subsystem else subsystem,
         )
         self.model = model
         self.irq = irq

@@ -246,6 +246,7 @@ QUIRK_CLAUSES = {
     "large_lengths": "pci.driver.caps.06",
     "extra_io_bar": "pci.driver.legacy.01",
     "second_instances": "pci.driver.caps.02",
+    "subsystem": "pci.device.discovery.03",  # the device's permission the driver must take
 }
 MODERN_IDS = range(MODERN_PCI_DEVICE_BASE, MODERN_PCI_DEVICE_BASE + 0x40)
 TRANSITIONAL_IDS = frozenset(TRANSITIONAL_PCI_DEVICE_IDS.values())
@@ -266,6 +267,7 @@ class PciDriverProbeMonitor(Monitor):
         "pci.driver.discovery.01",
         "pci.driver.discovery.02",
         "pci.driver.discovery.03",
+        "pci.device.discovery.03",
         "pci.driver.caps.01",
         "pci.driver.caps.02",
         "pci.driver.caps.03",

@@ -77,6 +77,12 @@ PCI_FAULTS += [
         "matches only functions whose Revision ID is 0 or 1",
     ),
     Fault(
+        "pci_match_virtio_subsystem",
+        "driver",
+        "pci.device.discovery.03",
+        "matches only functions whose Subsystem Vendor ID is 0x1AF4",
+    ),
+    Fault(
         "pci_cap_reject_reserved_type",
         "driver",
         "pci.driver.caps.01",

@@ -4,7 +4,7 @@ import contextlib
 
 import pytest
 
-from ballast.machine.pci import PciOptions
+from ballast.machine.pci import ENVIRONMENT_SUBSYSTEM, PciOptions
 from ballast.reference.balloon import Queue
 from ballast.virtio.transport import TransportError
 from suites import scenarios as s
@@ -65,6 +65,12 @@ def test_matches_the_modern_device_id(balloon):
 @pytest.mark.requires(transport=["pci-transitional", "pci-legacy"])
 def test_matches_the_transitional_device_id(balloon):
     s.start(balloon())
+
+
+@pytest.mark.clause("pci.device.discovery.03")
+@pytest.mark.requires(transport=["pci-modern"])
+def test_drives_a_device_with_the_environments_subsystem_ids(balloon):
+    s.start(balloon(device={"pci": PciOptions(subsystem=ENVIRONMENT_SUBSYSTEM)}))
 
 
 @pytest.mark.clause("pci.driver.discovery.03")

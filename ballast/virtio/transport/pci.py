@@ -106,6 +106,10 @@ class PciFunction:
         return self.cfg_read(PciCfg.REVISION, 1)
 
     @property
+    def subsystem_vendor_id(self) -> int:
+        return self.cfg_read(PciCfg.SUBSYSTEM_VENDOR_ID, 2)
+
+    @property
     def subsystem_id(self) -> int:
         return self.cfg_read(PciCfg.SUBSYSTEM_ID, 2)
 
@@ -303,4 +307,6 @@ def find_virtio(
     found = [f for f in scan(bus) if f.vendor_id == VIRTIO_PCI_VENDOR and f.device_id in ids]
     if "pci_match_known_revision" in faults:
         found = [f for f in found if f.revision in (0, 1)]  # fault: only revisions it knows
+    if "pci_match_virtio_subsystem" in faults:  # fault: only virtio's subsystem vendor
+        found = [f for f in found if f.subsystem_vendor_id == VIRTIO_PCI_VENDOR]
     return found
