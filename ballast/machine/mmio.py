@@ -198,18 +198,8 @@ class VirtioMmioDevice:
     def _access(
         self, offset: int, write: bool, value: int, queue: int, extra: dict[str, Any]
     ) -> None:
-        """Report a control register access the driver made (MMIO_ACCESS)."""
-        self._emit(
-            "device",
-            Kind.MMIO_ACCESS,
-            base=self.base,
-            register=self._names.get(offset),
-            offset=offset,
-            write=write,
-            value=value,
-            queue=queue,
-            **extra,
-        )
+        register = self._names.get(offset)
+        _report_access(self._emit, self.base, register, offset, write, value, queue, extra)
 
     def _check_config(self, offset: int, width: int) -> None:
         """Device config beyond what the device defines is no register either."""
@@ -363,16 +353,32 @@ class MmioDecoy:
         self._report(offset, True, value)
 
     def _report(self, offset: int, write: bool, value: int) -> None:
-        self._events.emit(
-            "device",
-            Kind.MMIO_ACCESS,
-            base=self.base,
-            register=_register_name(offset),
-            offset=offset,
-            write=write,
-            value=value,
-            queue=0,
-        )
+        _report_access(self._events.emit, self.base, _register_name(offset), offset, write, value)
+
+
+def _report_access(
+    emit: Callable[..., Any],
+    base: int,
+    register: str | None,
+    offset: int,
+    write: bool,
+    value: int,
+    queue: int = 0,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Report a driver access to a control register of the block at ``base``
+    (MMIO_ACCESS): the balloon's block and the decoy before it say it the same way."""
+    emit(
+        "device",
+        Kind.MMIO_ACCESS,
+        base=base,
+        register=register,
+        offset=offset,
+        write=write,
+        value=value,
+        queue=queue,
+        **(extra or {}),
+    )
 
 
 def _register_name(offset: int) -> str | None:
