@@ -40,16 +40,12 @@ class FeatureSet:
         """Whether a link with this offer can meet the clauses' feature conditions (the
         driver may always decline a feature, never accept an unoffered one) and offers
         what the test itself needs (``offered``, from ``requires(offered=[...])``)."""
-        needed = {
-            name
-            for clause in clauses
-            for key in ("negotiated", "offered")
-            for name in clause.conditions.get(key, ())
-        }
+        needed = _named(clauses, ("negotiated", "offered"))
         # a feature ballast does not model cannot be offered by any set
         if not all(name in Feature.__members__ for name in needed):
             return False
-        return self.features & (mask(*needed) | offered) == mask(*needed) | offered
+        wanted = mask(*needed) | offered
+        return self.features & wanted == wanted
 
 
 @dataclass(frozen=True)
@@ -84,13 +80,12 @@ class Matrix:
 
 def depends_on(clauses: list[Clause]) -> int:
     """The features the clauses' conditions name (offered, negotiated or not)."""
-    names = {
-        name
-        for clause in clauses
-        for key in CONDITION_KEYS
-        for name in clause.conditions.get(key, ())
-    }
-    return mask(*(n for n in names if n in Feature.__members__))
+    return mask(*(n for n in _named(clauses, CONDITION_KEYS) if n in Feature.__members__))
+
+
+def _named(clauses: list[Clause], keys: tuple[str, ...]) -> set[str]:
+    """Feature names the clauses' conditions of the given kinds mention."""
+    return {name for clause in clauses for key in keys for name in clause.conditions.get(key, ())}
 
 
 class FeatureSets:
